@@ -31,12 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--library", choices=("reference", "keras"))
     conform.add_argument("--dtype", action="append", dest="dtypes", metavar="D")
     conform.add_argument("--device", metavar="D")
-    conform.add_argument("--devices", type=int, metavar="N", help="devices for data-parallel checks")
     conform.add_argument("--select", metavar="EXPR", help="pytest -k expression over case ids")
     conform.add_argument("--json", metavar="FILE")
     conform.add_argument("--store", metavar="DB")
     conform.add_argument("--jobs", "-n", metavar="N", help="pytest-xdist workers (auto, 0, N)")
-    conform.add_argument("--repro", metavar="CASE_ID", help="print a standalone reproduction")
 
     analyse = sub.add_parser("analyse", aliases=["analyze"], help="mine a git repository")
     analyse.add_argument("path", nargs="?", default=None)

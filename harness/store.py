@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,28 @@ MIGRATIONS: list[tuple[str, str]] = [
             recorded_at TEXT NOT NULL
         );
         CREATE INDEX conformance_results_run ON conformance_results(run_id);
+        """,
+    ),
+    (
+        "0002_analysis",
+        """
+        CREATE TABLE analysis_cache (
+            cache_key   TEXT NOT NULL,            -- blob sha, tree digest or 'commit:path'
+            analyser    TEXT NOT NULL,
+            version     TEXT NOT NULL,
+            payload     TEXT NOT NULL,            -- JSON
+            created_at  TEXT NOT NULL,
+            PRIMARY KEY (analyser, version, cache_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE analysis_documents (
+            run_id      INTEGER PRIMARY KEY REFERENCES runs(id),
+            repo        TEXT NOT NULL,
+            rev         TEXT NOT NULL,
+            schema      TEXT NOT NULL,
+            document    TEXT NOT NULL,            -- JSON, schema harness.analysis/1
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX analysis_documents_rev ON analysis_documents(repo, rev);
         """,
     ),
 ]
@@ -203,3 +225,263 @@ def open_store(path: str | Path | None = None) -> Store:
     """Open (creating and migrating) the store at ``path`` or the default location."""
     return Store(path or DEFAULT_PATH)
 
+
+
+# ==== analysis (engine): blob cache and analysis documents ===================================
+ANALYSIS_SCHEMA = "harness.analysis/1"
+_SQL_CHUNK = 500  # below SQLite's default limit on bound parameters
+
+
+def cache_get(store: Store, analyser: str, version: str, keys: Iterable[str]) -> dict[str, Any]:
+    """Cached payloads of ``analyser`` at ``version`` for ``keys``: ``{key: payload}`` (hits only)."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, Any] = {}
+    for start in range(0, len(wanted), _SQL_CHUNK):
+        chunk = wanted[start:start + _SQL_CHUNK]
+        rows = store.conn.execute(
+            "SELECT cache_key, payload FROM analysis_cache WHERE analyser = ? AND version = ? "
+            f"AND cache_key IN ({','.join('?' * len(chunk))})",
+            (analyser, version, *chunk),
+        )
+        found.update((key, json.loads(payload)) for key, payload in rows)
+    return found
+
+
+def cache_put(store: Store, analyser: str, version: str,
+              items: Iterable[tuple[str, Any]]) -> int:
+    """Store ``(key, payload)`` pairs for ``analyser`` at ``version`` in one transaction.
+
+    Returns the number of rows written; an existing entry is replaced.
+    """
+    rows = [(key, analyser, version, json.dumps(payload), _now()) for key, payload in items]
+    if not rows:
+        return 0
+    store.conn.execute("BEGIN IMMEDIATE")
+    try:
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO analysis_cache (cache_key, analyser, version, payload, "
+            "created_at) VALUES (?, ?, ?, ?, ?)", rows,
+        )
+        store.conn.execute("COMMIT")
+    except BaseException:
+        store.conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def record_analysis(store: Store, run_id: int, document: Mapping[str, Any]) -> None:
+    """Save one ``harness.analysis/1`` document as the result of analysis run ``run_id``."""
+    store.conn.execute(
+        "INSERT OR REPLACE INTO analysis_documents (run_id, repo, rev, schema, document, "
+        "recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (run_id, document["repo"], document["rev"], document["schema"],
+         json.dumps(document), _now()),
+    )
+
+
+def load_analysis(store: Store, run: int | None = None, rev: str | None = None,
+                  repo: str | None = None) -> dict[str, Any] | None:
+    """The analysis document of run ``run``, or the newest one (of ``rev``/``repo`` if given).
+
+    Returns None when the store holds no matching analysis.
+    """
+    sql = "SELECT document FROM analysis_documents"
+    clauses, params = [], []
+    for column, value in (("run_id", run), ("rev", rev), ("repo", repo)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    row = store.conn.execute(sql + " ORDER BY run_id DESC LIMIT 1", params).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def load_analysis_frame(store: Store, section: str, run: int | None = None) -> pd.DataFrame:
+    """One list section of the newest (or run ``run``'s) analysis document as a DataFrame.
+
+    ``section`` is a list key of the document: todos, functions, classes, modules, hotspots,
+    churn, skipped, test_skips...; an empty DataFrame when there is no analysis or no rows.
+    """
+    document = load_analysis(store, run=run)
+    rows = [] if document is None else document.get(section) or []
+    if not isinstance(rows, list):
+        raise KeyError(f"analysis section {section!r} is not a list of rows")
+    return pd.DataFrame(rows)
+
+
+# === history (issue 6): mined commits per "line" of history, result cache ===========
+# A line is an ancestor-closed set of commits of one repository, appended in topological
+# order in batches; ``heads`` is its frontier, so a killed run resumes from the last batch.
+
+HISTORY_MIGRATION = (
+    "0003_history",
+    """
+    CREATE TABLE history_lines (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        repo        TEXT NOT NULL,                 -- absolute git dir
+        heads       TEXT NOT NULL DEFAULT '[]',    -- JSON list of frontier commit shas
+        commits     INTEGER NOT NULL DEFAULT 0,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX history_lines_repo ON history_lines(repo);
+    CREATE TABLE history_commits (
+        line_id         INTEGER NOT NULL REFERENCES history_lines(id) ON DELETE CASCADE,
+        seq             INTEGER NOT NULL,          -- position in topological order
+        sha             TEXT NOT NULL,
+        parents         TEXT NOT NULL,             -- space-separated shas
+        author_name     TEXT NOT NULL,
+        author_email    TEXT NOT NULL,
+        author_date     TEXT NOT NULL,             -- ISO-8601 with offset
+        committer_name  TEXT NOT NULL,
+        committer_email TEXT NOT NULL,
+        committer_date  TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        PRIMARY KEY (line_id, seq)
+    );
+    CREATE TABLE history_changes (
+        line_id   INTEGER NOT NULL REFERENCES history_lines(id) ON DELETE CASCADE,
+        seq       INTEGER NOT NULL,
+        status    TEXT NOT NULL,                   -- A M D R C T (git diff --raw)
+        path      TEXT NOT NULL,
+        old_path  TEXT,
+        blob      TEXT NOT NULL,                   -- new blob sha (zeros when deleted)
+        added     INTEGER,                         -- NULL for binary files
+        deleted   INTEGER
+    );
+    CREATE INDEX history_changes_line ON history_changes(line_id, seq);
+    CREATE TABLE history_results (
+        line_id     INTEGER NOT NULL REFERENCES history_lines(id) ON DELETE CASCADE,
+        key         TEXT NOT NULL,
+        result      TEXT NOT NULL,                 -- JSON
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (line_id, key)
+    );
+    """,
+)
+MIGRATIONS.append(HISTORY_MIGRATION)
+
+HISTORY_COMMIT_COLUMNS = (
+    "seq", "sha", "parents", "author_name", "author_email", "author_date",
+    "committer_name", "committer_email", "committer_date", "subject",
+)
+HISTORY_CHANGE_COLUMNS = ("seq", "status", "path", "old_path", "blob", "added", "deleted")
+
+
+def history_lines(store: Store, repo: str) -> list[dict[str, Any]]:
+    """Lines of history mined for ``repo``: [{"id", "heads", "commits"}], largest first."""
+    rows = store.conn.execute(
+        "SELECT id, heads, commits FROM history_lines WHERE repo = ? "
+        "ORDER BY commits DESC, id DESC", (repo,)
+    ).fetchall()
+    return [{"id": r[0], "heads": json.loads(r[1]), "commits": r[2]} for r in rows]
+
+
+def history_new_line(store: Store, repo: str, keep: int = 4) -> int:
+    """Create an empty line for ``repo``, dropping the least recent beyond ``keep``; its id."""
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        stale = conn.execute(
+            "SELECT id FROM history_lines WHERE repo = ? ORDER BY updated_at DESC, id DESC "
+            "LIMIT -1 OFFSET ?", (repo, max(keep - 1, 0))
+        ).fetchall()
+        for (line_id,) in stale:
+            for table in ("history_results", "history_changes", "history_commits"):
+                conn.execute(f"DELETE FROM {table} WHERE line_id = ?", (line_id,))
+            conn.execute("DELETE FROM history_lines WHERE id = ?", (line_id,))
+        cur = conn.execute(
+            "INSERT INTO history_lines (repo, updated_at) VALUES (?, ?)", (repo, _now())
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(cur.lastrowid)
+
+
+def history_append(store: Store, line_id: int, commits: list[tuple], changes: list[tuple],
+                   heads: list[str]) -> None:
+    """Append one batch (rows in HISTORY_*_COLUMNS order) and the new frontier atomically."""
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "INSERT INTO history_commits (line_id, seq, sha, parents, author_name, author_email, "
+            "author_date, committer_name, committer_email, committer_date, subject) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)", [(line_id, *row) for row in commits],
+        )
+        conn.executemany(
+            "INSERT INTO history_changes (line_id, seq, status, path, old_path, blob, added, "
+            "deleted) VALUES (?,?,?,?,?,?,?,?)", [(line_id, *row) for row in changes],
+        )
+        conn.execute(
+            "UPDATE history_lines SET heads = ?, commits = commits + ?, updated_at = ? "
+            "WHERE id = ?", (json.dumps(heads), len(commits), _now(), line_id),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def history_touch_line(store: Store, line_id: int) -> None:
+    """Mark a line as just used (lines are evicted least recently used first)."""
+    store.conn.execute("UPDATE history_lines SET updated_at = ? WHERE id = ?", (_now(), line_id))
+
+
+def history_identities(store: Store, line_id: int) -> list[tuple[str, str]]:
+    """Distinct raw (name, email) pairs of the authors and committers of a line."""
+    return store.conn.execute(
+        "SELECT author_name, author_email FROM history_commits WHERE line_id = ? UNION "
+        "SELECT committer_name, committer_email FROM history_commits WHERE line_id = ?",
+        (line_id, line_id),
+    ).fetchall()
+
+
+def history_iter_commits(store: Store, line_id: int) -> Iterator[tuple]:
+    """Commits of a line in mining order, streamed (HISTORY_COMMIT_COLUMNS)."""
+    yield from store.conn.execute(
+        f"SELECT {', '.join(HISTORY_COMMIT_COLUMNS)} FROM history_commits "
+        "WHERE line_id = ? ORDER BY seq", (line_id,)
+    )
+
+
+def history_iter_changes(store: Store, line_id: int) -> Iterator[tuple]:
+    """File changes of a line in mining order, streamed (HISTORY_CHANGE_COLUMNS)."""
+    yield from store.conn.execute(
+        f"SELECT {', '.join(HISTORY_CHANGE_COLUMNS)} FROM history_changes "
+        "WHERE line_id = ? ORDER BY seq, rowid", (line_id,)
+    )
+
+
+def history_get_result(store: Store, line_id: int, key: str) -> dict[str, Any] | None:
+    """The cached history result of a line for ``key``, or None."""
+    row = store.conn.execute(
+        "SELECT result FROM history_results WHERE line_id = ? AND key = ?", (line_id, key)
+    ).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def history_put_result(store: Store, line_id: int, key: str, result: Mapping[str, Any]) -> None:
+    """Cache a history result, replacing older results of the line."""
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM history_results WHERE line_id = ?", (line_id,))
+        conn.execute(
+            "INSERT INTO history_results (line_id, key, result, created_at) VALUES (?,?,?,?)",
+            (line_id, key, json.dumps(result), _now()),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def load_history_commits(store: Store, line_id: int) -> pd.DataFrame:
+    """Commits of a line of history as a DataFrame (HISTORY_COMMIT_COLUMNS)."""
+    return pd.read_sql_query(
+        f"SELECT {', '.join(HISTORY_COMMIT_COLUMNS)} FROM history_commits WHERE line_id = ? "
+        "ORDER BY seq", store.conn, params=(line_id,)
+    )

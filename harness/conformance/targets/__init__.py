@@ -1,1 +1,71 @@
+"""Targets: a library under test on one backend and device, behind one small interface.
 
+Checks talk to a ``Target`` only with NumPy arrays and plain data, so the same checks judge the
+reference library on any backend and, through adapters, third-party libraries (Keras 3).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from harness.conformance.cases import Case, ModelCase
+from harness.errors import UsageError
+
+LIBRARIES = {"reference": "harness.conformance.targets.reference",
+             "keras": "harness.conformance.targets.keras3"}
+
+
+@dataclass
+class Built:
+    """A layer built by a target for a case: the native object plus what checks need."""
+
+    layer: Any
+    case: Case
+    dtype: str
+    weight_names: list[str]
+    trainable: list[bool]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Target(Protocol):
+    library: str
+    backend: str
+    device: str
+
+    def versions(self) -> dict[str, str]: ...
+    def build(self, case: Case, dtype: str) -> Built: ...
+    def get_weights(self, built: Built) -> list[np.ndarray]: ...
+    def set_weights(self, built: Built, weights: list[np.ndarray]) -> None: ...
+    def forward(self, built: Built, inputs: list[np.ndarray], training: bool = False,
+                mask: np.ndarray | None = None) -> list[np.ndarray]: ...
+    def output_shape(self, built: Built, input_shapes: list[tuple[int | None, ...]]
+                     ) -> list[tuple[int | None, ...]]: ...
+    def output_mask(self, built: Built, inputs: list[np.ndarray],
+                    mask: np.ndarray | None) -> np.ndarray | None: ...
+    def gradients(self, built: Built, inputs: list[np.ndarray], cotangents: list[np.ndarray],
+                  wrt_inputs: list[int], training: bool = False,
+                  mask: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]: ...
+    def config(self, built: Built) -> dict[str, Any]: ...
+    def from_config(self, built: Built) -> Built: ...
+    def formats(self) -> list[str]: ...
+    def save_and_load(self, built: Built, fmt: str, folder: str) -> Built: ...
+    def train(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
+              ) -> dict[str, Any]: ...
+    def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
+             dtype: str) -> tuple[float, np.ndarray]: ...
+
+
+def make_target(library: str, backend: str, device: str = "cpu") -> Target:
+    """The target for ``library`` on ``backend`` (UsageError when unknown or not installed)."""
+    module_name = LIBRARIES.get(library)
+    if module_name is None:
+        raise UsageError(f"unknown library {library!r} (known: {', '.join(LIBRARIES)})")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"library {library!r} is not available here: {exc}") from exc
+    return module.make(backend=backend, device=device)

@@ -1,0 +1,243 @@
+"""Class metrics: LOC, methods, WMC, LCOM4, TCC, ATFD and the god-class rule.
+
+Definitions, per class (nested classes are separate rows named ``Outer.Inner``):
+
+- ``loc``: lines from ``class`` to the class's last line holding code (blank and comment-only
+  lines excluded; docstring lines included).
+- ``methods``: functions defined directly in the class body.
+- ``wmc``: sum of radon's cyclomatic complexity of those methods.
+- ``lcom4`` (Hitz & Montazeri): connected components of the graph whose nodes are the methods
+  and whose edges join two methods that use a common instance attribute (``self.x``) or where
+  one uses the other (``self.m()`` or ``self.m``). ``__init__`` is left out when the class has
+  other methods, because it touches every attribute and would hide real splits.
+- ``tcc`` (Bieman & Kang): directly connected method pairs (sharing an instance attribute) over
+  all pairs, on the same method set as LCOM4; 1.0 when there are fewer than two methods.
+- ``atfd`` (Lanza & Marinescu, approximated from the AST): the number of distinct foreign data
+  accesses ``expr.attr`` (read or write) made by the class's methods, keyed by their source
+  text, where ``expr`` is not ``self``/``cls`` and its root name is not a module-level import,
+  class or function (those are modules and types, not another object's data). Calls
+  ``expr.m()`` are behaviour, not data, except accessors (``get*``, ``set*``, ``is*``).
+- ``god_class``: ``wmc >= 47 and tcc < 1/3 and atfd > 5`` (Lanza & Marinescu thresholds).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import itertools
+import re
+import tokenize
+from collections.abc import Iterator
+
+from radon.visitors import ComplexityVisitor
+
+GOD_WMC = 47
+GOD_TCC = 1 / 3
+GOD_ATFD = 5
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_ACCESSOR = re.compile(r"^(get|set|is)(_|[A-Z])")
+_NON_CODE = {
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENCODING,
+    tokenize.ENDMARKER,
+}
+
+
+def class_metrics(tree: ast.Module, source: str) -> list[dict]:
+    """Measure every class of a module.
+
+    Returns ``[{"name", "lineno", "endline", "loc", "methods", "wmc", "lcom4", "tcc", "atfd",
+    "god_class"}]`` in source order.
+    """
+    code_lines = _code_lines(source)
+    module_names = _module_level_names(tree)
+    rows = []
+    for name, node in iter_classes(tree):
+        methods = class_methods(node)
+        wmc = sum(_cyclomatic(method) for method in methods)
+        usage: dict[str, set[str]] = {}
+        for method in methods:  # a property and its setter share one name
+            usage.setdefault(method.name, set()).update(_self_usage(method))
+        graph_nodes = _cohesion_nodes([method.name for method in methods])
+        tcc = _tcc(graph_nodes, usage)
+        atfd = len(_foreign_accesses(methods, module_names))
+        endline = node.end_lineno or node.lineno
+        rows.append(
+            {
+                "name": name,
+                "lineno": node.lineno,
+                "endline": endline,
+                "loc": sum(1 for line in range(node.lineno, endline + 1) if line in code_lines),
+                "methods": len(methods),
+                "wmc": wmc,
+                "lcom4": _lcom4(graph_nodes, usage),
+                "tcc": tcc,
+                "atfd": atfd,
+                "god_class": wmc >= GOD_WMC and tcc < GOD_TCC and atfd > GOD_ATFD,
+            }
+        )
+    return rows
+
+
+def iter_classes(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, ast.ClassDef]]:
+    """Yield ``(dotted name, ClassDef)`` for every class, outer before inner, in source order."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.ClassDef):
+            name = prefix + child.name
+            yield name, child
+            yield from iter_classes(child, name + ".")
+        elif isinstance(child, _FUNCTIONS):
+            yield from iter_classes(child, prefix + child.name + ".")
+        else:
+            yield from iter_classes(child, prefix)
+
+
+def class_methods(node: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Return the functions defined directly in a class body."""
+    return [child for child in node.body if isinstance(child, _FUNCTIONS)]
+
+
+def _cyclomatic(method: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    functions = ComplexityVisitor.from_ast(method).functions
+    return functions[0].complexity if functions else 1
+
+
+def _code_lines(source: str) -> set[int]:
+    """Line numbers that hold at least one code token (strings spanning lines count whole)."""
+    lines: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type not in _NON_CODE:
+                lines.update(range(token.start[0], token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        # The tree parsed, so this is rare; fall back to a line-based count.
+        return {
+            number
+            for number, line in enumerate(source.splitlines(), 1)
+            if line.strip() and not line.strip().startswith("#")
+        }
+    return lines
+
+
+def _receiver_names(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Names that denote the instance or class inside a method (its first parameter)."""
+    params = method.args.posonlyargs + method.args.args
+    decorators = {d.id for d in method.decorator_list if isinstance(d, ast.Name)}
+    if not params or "staticmethod" in decorators:
+        return set()
+    return {params[0].arg}
+
+
+def _self_usage(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Names used as ``self.<name>`` (attributes and methods alike) anywhere in the method."""
+    receivers = _receiver_names(method)
+    used: set[str] = set()
+    for node in _walk_skipping_classes(method):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in receivers
+        ):
+            used.add(node.attr)
+    return used
+
+
+def _walk_skipping_classes(method: ast.AST) -> Iterator[ast.AST]:
+    """Walk a method body without entering nested classes (their ``self`` is another)."""
+    stack = list(ast.iter_child_nodes(method))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, ast.ClassDef):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _cohesion_nodes(names: list[str]) -> list[str]:
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) > 1 and "__init__" in distinct:
+        distinct.remove("__init__")
+    return distinct
+
+
+def _lcom4(nodes: list[str], usage: dict[str, set[str]]) -> int:
+    """Count connected components of the method graph (union-find)."""
+    parent = {name: name for name in nodes}
+
+    def find(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    method_set = set(nodes)
+    owner_of_attr: dict[str, str] = {}
+    for name in nodes:
+        for used in usage[name]:
+            if used in method_set:
+                union(name, used)
+            elif used in usage:
+                continue  # a method outside the graph (``__init__``) links nothing
+            elif used in owner_of_attr:
+                union(name, owner_of_attr[used])
+            else:
+                owner_of_attr[used] = name
+    return len({find(name) for name in nodes})
+
+
+def _tcc(nodes: list[str], usage: dict[str, set[str]]) -> float:
+    """Directly connected pairs (a shared non-method attribute) over all pairs."""
+    if len(nodes) < 2:
+        return 1.0
+    attributes = {name: usage[name] - set(usage) for name in nodes}
+    pairs = list(itertools.combinations(nodes, 2))
+    connected = sum(1 for a, b in pairs if attributes[a] & attributes[b])
+    return connected / len(pairs)
+
+
+def _module_level_names(tree: ast.Module) -> set[str]:
+    """Names bound at module level by imports, classes and functions."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, *_FUNCTIONS)):
+            names.add(node.name)
+    return names
+
+
+def _root_name(expr: ast.expr) -> str | None:
+    while isinstance(expr, (ast.Attribute, ast.Subscript)):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def _foreign_accesses(methods: list, module_names: set[str]) -> set[str]:
+    """Distinct foreign data accesses (source text) made by the given methods."""
+    found: set[str] = set()
+    for method in methods:
+        receivers = _receiver_names(method)
+        called = {
+            id(node.func) for node in _walk_skipping_classes(method) if isinstance(node, ast.Call)
+        }
+        for node in _walk_skipping_classes(method):
+            if not isinstance(node, ast.Attribute):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in receivers:
+                continue  # own data
+            root = _root_name(node.value)
+            if root is None or root in module_names or root in ("super", "__class__"):
+                continue
+            if id(node) in called and not _ACCESSOR.match(node.attr):
+                continue  # a method call is behaviour, not data
+            found.add(ast.unparse(node))
+    return found

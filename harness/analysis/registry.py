@@ -1,0 +1,177 @@
+"""Analysers registered by name, each with a scope that tells the engine how to run it.
+
+- ``blob``: one file at a time, ``run(path, source, tree)``; results are cached per blob sha.
+- ``tree``: the whole set of Python files of a revision, ``run(ctx)``; cached per tree digest.
+- ``repo``: needs the repository, options or the assembled document, ``run(ctx)``; not cached.
+
+An analyser's version is a digest of its module's source (plus the versions of libraries it
+delegates to), so editing an analyser invalidates exactly its cache entries. Analyser modules
+are imported only when they run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from harness.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Analyser:
+    """A registered analyser: ``name``, ``scope``, implementing ``module``, its ``run`` and the
+    analysers it ``needs`` (run first, their results passed through the context).
+
+    Blob analysers say whether they need the parsed ``ast`` and whether their result depends
+    on the file's path (then it is cached per blob and path instead of per blob).
+    """
+
+    name: str
+    scope: str
+    module: str
+    run: Callable[..., Any]
+    needs: tuple[str, ...] = ()
+    needs_ast: bool = True
+    path_dependent: bool = False
+    libraries: tuple[str, ...] = field(default=())
+
+    @property
+    def version(self) -> str:
+        """Digest of the implementing module's source and delegated libraries' versions."""
+        return version_of(self.module, self.libraries)
+
+
+@cache
+def version_of(module: str, libraries: tuple[str, ...]) -> str:
+    """A 16-hex digest of ``module``'s source file and the ``__version__`` of ``libraries``."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"analyser module {module} is not installed", name=module)
+    digest = hashlib.sha1()
+    with open(spec.origin, "rb") as handle:
+        digest.update(handle.read())
+    for library in libraries:
+        digest.update(f"{library}={importlib.import_module(library).__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+REGISTRY: dict[str, Analyser] = {}
+
+
+def register(analyser: Analyser) -> Analyser:
+    """Add ``analyser`` to the registry (a later one with the same name replaces it)."""
+    if analyser.scope not in ("blob", "tree", "repo"):
+        raise ValueError(f"analyser {analyser.name}: unknown scope {analyser.scope!r}")
+    REGISTRY[analyser.name] = analyser
+    return analyser
+
+
+def select(names: Iterable[str] | None = None, history: bool = True) -> list[Analyser]:
+    """The analysers to run, dependencies included, in a valid order.
+
+    ``names`` None means all; an unknown name is a UsageError. ``history`` False drops the
+    history analyser. Order: blob, then tree, then repo analysers, each after its needs;
+    ``debt`` is always last because it reads the whole result.
+    """
+    wanted = list(REGISTRY) if names is None else list(names)
+    unknown = [name for name in wanted if name not in REGISTRY]
+    if unknown:
+        raise UsageError(f"unknown analyser(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(REGISTRY))}")
+    if not history:
+        wanted = [name for name in wanted if name != "history"]
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        for need in REGISTRY[name].needs:
+            visit(need)
+        ordered.append(name)
+
+    for name in wanted:
+        visit(name)
+    rank = {"blob": 0, "tree": 1, "repo": 2}
+    # Stable sort keeps dependency order inside a scope; needs never point to a later scope.
+    ordered.sort(key=lambda name: (rank[REGISTRY[name].scope], name == "debt"))
+    return [REGISTRY[name] for name in ordered]
+
+
+def _call(module: str, function: str, *args: Any) -> Any:
+    return getattr(importlib.import_module(module), function)(*args)
+
+
+# --- built-in analysers ---------------------------------------------------------------------
+# Blob analysers: (path, source, tree) -> JSON-able payload.
+
+def _todos(path: str, source: str, tree: Any) -> Any:
+    return _call("harness.analysis.todos", "scan_todos", source)
+
+
+def _complexity(path: str, source: str, tree: Any) -> Any:
+    return _call("harness.analysis.complexity", "module_metrics", source, tree)
+
+
+def _cognitive(path: str, source: str, tree: Any) -> Any:
+    return _call("harness.analysis.cognitive", "cognitive_complexity", tree)
+
+
+def _classes(path: str, source: str, tree: Any) -> Any:
+    return _call("harness.analysis.classes", "class_metrics", tree, source)
+
+
+def _test_skips(path: str, source: str, tree: Any) -> Any:
+    return _call("harness.analysis.test_skips", "backend_skips", path, tree)
+
+
+# Tree and repo analysers: (ctx) -> payload; ``ctx`` is the engine's ``Context``.
+
+def _modules(ctx: Any) -> Any:
+    return _call("harness.analysis.modules", "module_graph", ctx.trees())
+
+
+def _duplication(ctx: Any) -> Any:
+    return _call("harness.analysis.duplication", "duplication", ctx.sources())
+
+
+def _hotspots(ctx: Any) -> Any:
+    return _call("harness.analysis.solid", "hotspots", ctx.trees(), ctx.classes_by_path(),
+                 ctx.module_rows())
+
+
+def _history(ctx: Any) -> Any:
+    return _call("harness.analysis.history", "mine", ctx.git.root, ctx.commit, ctx.store,
+                 ctx.progress)
+
+
+def _coverage(ctx: Any) -> Any:
+    return _call("harness.analysis.coverage", "coverage_for_tree", ctx.coverage_file,
+                 ctx.sources())
+
+
+def _debt(ctx: Any) -> Any:
+    return _call("harness.analysis.debt", "remediation", ctx.document)
+
+
+for _analyser in (
+    Analyser("todos", "blob", "harness.analysis.todos", _todos, needs_ast=False),
+    Analyser("complexity", "blob", "harness.analysis.complexity", _complexity,
+             libraries=("radon",)),
+    Analyser("cognitive", "blob", "harness.analysis.cognitive", _cognitive),
+    Analyser("classes", "blob", "harness.analysis.classes", _classes),
+    Analyser("test_skips", "blob", "harness.analysis.test_skips", _test_skips,
+             path_dependent=True),
+    Analyser("modules", "tree", "harness.analysis.modules", _modules),
+    Analyser("duplication", "tree", "harness.analysis.duplication", _duplication),
+    Analyser("hotspots", "tree", "harness.analysis.solid", _hotspots,
+             needs=("classes", "modules")),
+    Analyser("history", "repo", "harness.analysis.history", _history),
+    Analyser("coverage", "repo", "harness.analysis.coverage", _coverage),
+    Analyser("debt", "repo", "harness.analysis.debt", _debt),
+):
+    register(_analyser)

@@ -1,0 +1,82 @@
+"""Checks: each compares a target with the oracle for one case and returns a ``CheckResult``.
+
+A check is a function ``check(ctx) -> CheckResult`` registered under its CONTRACT name. It
+raises only for a crash of the library under test (recorded as ``error``); a mismatch is a
+``failed`` result with the errors and the tolerance that judged them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.conformance.cases import Case, ModelCase
+from harness.conformance.compare import Comparison
+from harness.conformance.targets import Target
+from harness.conformance.tolerances import Tol, lookup
+
+
+@dataclass
+class CheckResult:
+    outcome: str  # passed | failed | skipped
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_comparisons(cls, comparisons: list[Comparison], tol: Tol) -> CheckResult:
+        """One result from several comparisons: failed if any failed, worst errors kept."""
+        abs_errs = [c.max_abs_err for c in comparisons if c.max_abs_err is not None]
+        rel_errs = [c.max_rel_err for c in comparisons if c.max_rel_err is not None]
+        failures = [c.message or "mismatch" for c in comparisons if not c.ok]
+        return cls("failed" if failures else "passed",
+                   max(abs_errs) if abs_errs else None, max(rel_errs) if rel_errs else None,
+                   tol.atol, tol.rtol, "; ".join(failures) or None)
+
+    @classmethod
+    def skip(cls, reason: str) -> CheckResult:
+        return cls("skipped", message=reason)
+
+
+@dataclass
+class Context:
+    case: Case | ModelCase
+    check: str
+    target: Target
+    dtype: str
+    scratch: str  # a private temporary folder for files
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def tol(self, check: str | None = None, dtype: str | None = None) -> Tol:
+        return lookup(dtype or self.dtype, check or self.check, self.case)
+
+
+CheckFn = Callable[[Context], CheckResult]
+_CHECKS: dict[str, CheckFn] = {}
+_MODULES = ("values", "gradients", "serialization", "masking", "training")
+
+
+def register(name: str) -> Callable[[CheckFn], CheckFn]:
+    def decorate(fn: CheckFn) -> CheckFn:
+        _CHECKS[name] = fn
+        return fn
+
+    return decorate
+
+
+def get(name: str) -> CheckFn:
+    if not _CHECKS:
+        for module in _MODULES:
+            importlib.import_module(f"{__name__}.{module}")
+    if name not in _CHECKS:
+        raise KeyError(f"no check called {name!r}")
+    return _CHECKS[name]
+
+
+def run(ctx: Context) -> CheckResult:
+    """Run the context's check."""
+    return get(ctx.check)(ctx)

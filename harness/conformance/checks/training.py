@@ -1,0 +1,89 @@
+"""The training check: a tiny model trained a few steps follows the oracle's trajectory
+(the loss before every step, and the final weights)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.conformance import data
+from harness.conformance.cases import ModelCase, plain_config
+from harness.conformance.checks import CheckResult, Context, register
+from harness.conformance.compare import compare
+
+
+def model_weight_shapes(case: ModelCase) -> list[tuple[int, ...]]:
+    """Keras-ordered weight shapes of the case's Dense stack."""
+    shapes: list[tuple[int, ...]] = []
+    width = case.input_shape[-1]
+    for name, config in case.layers:
+        if name != "Dense":
+            raise ValueError(f"model cases support Dense stacks only, not {name}")
+        units = int(config["units"])
+        shapes.append((width, units))
+        if config.get("use_bias", True):
+            shapes.append((units,))
+        width = units
+    return shapes
+
+
+def model_data(case: ModelCase) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets for the case (float32-exact float64 arrays)."""
+    rng = np.random.default_rng(data.seed_of(case.id, "data"))
+    n = case.input_shape[0]
+    x = data.round_to(rng.normal(size=case.input_shape), "float32")
+    if case.target == "regression":
+        y = data.round_to(rng.normal(size=(n, case.units_out)), "float32")
+    elif case.target == "binary":
+        y = rng.integers(0, 2, size=(n, 1)).astype(np.float64)
+    elif case.target == "categorical":
+        y = np.eye(case.units_out)[rng.integers(0, case.units_out, size=n)]
+    elif case.target == "sparse":
+        y = rng.integers(0, case.units_out, size=(n,)).astype(np.float64)
+    else:
+        raise ValueError(f"unknown target kind {case.target!r}")
+    return x, y
+
+
+def _oracle_trajectory(case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
+                       y: np.ndarray) -> dict[str, Any]:
+    from harness.conformance.oracle.training import trajectory
+
+    layers = [(name, plain_config(cfg)) for name, cfg in case.layers]
+    per_layer: list[list[np.ndarray]] = []
+    rest = list(weights)
+    for _, cfg in layers:
+        count = 2 if cfg.get("use_bias", True) else 1
+        per_layer.append(rest[:count])
+        rest = rest[count:]
+    return trajectory(layers, per_layer, x, y, case.loss, case.optimizer, case.steps,
+                      batch_size=case.batch_size, loss_config=plain_config(case.loss_config),
+                      optimizer_config=plain_config(case.optimizer_config))
+
+
+def _flatten(weights: Any) -> list[np.ndarray]:
+    flat: list[np.ndarray] = []
+    for w in weights:
+        if isinstance(w, (list, tuple)):
+            flat.extend(np.asarray(v, np.float64) for v in w)
+        else:
+            flat.append(np.asarray(w, np.float64))
+    return flat
+
+
+@register("training")
+def check_training(ctx: Context) -> CheckResult:
+    case = ctx.case
+    if not isinstance(case, ModelCase):
+        return CheckResult.skip("training applies to model cases")
+    shapes = model_weight_shapes(case)
+    weights = data.weights(case.id, shapes, [f"w{i}" for i in range(len(shapes))], "float32")
+    x, y = model_data(case)
+    got = ctx.target.train(case, weights, x, y)
+    want = _oracle_trajectory(case, weights, x, y)
+    tol = ctx.tol("training", "float32")
+    return CheckResult.from_comparisons([
+        compare(np.asarray(got["losses"]), np.asarray(want["losses"]), tol, "losses"),
+        compare(_flatten(got["weights"]), _flatten(want["weights"]), tol, "final weights"),
+    ], tol)

@@ -1,0 +1,90 @@
+"""Expected values from the float64 oracle, computed once per case, dtype and weights.
+
+Results are cached in memory per process, keyed by the case digest, the oracle version and a
+hash of the exact inputs and weights, so every check and every later call reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from harness.conformance import oracle
+from harness.conformance.cases import Case, plain_config
+
+_cache: dict[str, Any] = {}
+
+
+def _key(case: Case, purpose: str, arrays: list[np.ndarray], extra: object = None) -> str:
+    h = hashlib.sha256(f"{case.digest}|{oracle.VERSION}|{purpose}|{extra}".encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _cached(key: str, compute: Callable[[], Any]) -> Any:
+    if key not in _cache:
+        _cache[key] = compute()
+    return _cache[key]
+
+
+def forward(case: Case, weights: list[np.ndarray], inputs: list[np.ndarray],
+            training: bool | None = None, mask: np.ndarray | None = None) -> list[np.ndarray]:
+    """Oracle outputs (always a list) for the case's layer."""
+    training = case.training if training is None else training
+    extra = (training, None if mask is None else mask.tobytes())
+
+    def compute() -> list[np.ndarray]:
+        arg: Any = inputs if case.multi_input else inputs[0]
+        out = oracle.forward(case.layer, plain_config(case.config), weights, arg,
+                             training=training, mask=mask)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return [np.asarray(o, dtype=np.float64) for o in outs]
+
+    return _cached(_key(case, "forward", [*weights, *inputs], extra), compute)
+
+
+def output_mask(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None
+                ) -> np.ndarray | None:
+    """The mask the oracle says the layer emits."""
+    from harness.conformance.oracle.core import compute_mask
+
+    arg: Any = inputs if case.multi_input else inputs[0]
+    out = compute_mask(case.layer, plain_config(case.config), arg, mask)
+    return None if out is None else np.asarray(out, dtype=bool)
+
+
+def gradients(case: Case, weights: list[np.ndarray], inputs: list[np.ndarray],
+              cotangents: list[np.ndarray], wrt_inputs: list[int], trainable: list[bool],
+              mask: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Gradients of sum(oracle_output * cotangent) w.r.t. the chosen inputs and the trainable
+    weights, by central finite differences in float64."""
+    from harness.conformance.oracle.numeric import central_difference
+
+    train_idx = [i for i, t in enumerate(trainable) if t]
+
+    def objective(*arrays: np.ndarray) -> float:
+        xs = list(inputs)
+        for k, i in enumerate(wrt_inputs):
+            xs[i] = arrays[k]
+        ws = list(weights)
+        for k, i in enumerate(train_idx):
+            ws[i] = arrays[len(wrt_inputs) + k]
+        arg: Any = xs if case.multi_input else xs[0]
+        out = oracle.forward(case.layer, plain_config(case.config), ws, arg,
+                             training=case.training, mask=mask)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return float(sum(np.sum(o * c) for o, c in zip(outs, cotangents)))
+
+    def compute() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        points = [inputs[i] for i in wrt_inputs] + [weights[i] for i in train_idx]
+        grads = central_difference(objective, points)
+        return list(grads[: len(wrt_inputs)]), list(grads[len(wrt_inputs):])
+
+    extra = (tuple(wrt_inputs), tuple(trainable), None if mask is None else mask.tobytes())
+    return _cached(_key(case, "fd-grad", [*weights, *inputs, *cotangents], extra), compute)

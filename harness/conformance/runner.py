@@ -1,0 +1,153 @@
+"""``harness conform``: run the suite through pytest, then print the matrix and write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.config import Settings
+from harness.conformance import matrix, plugin, suite_files
+from harness.errors import UsageError
+
+#: the module each backend needs importable before it counts as installed
+FRAMEWORKS = {"numpy": "numpy", "tensorflow": "tensorflow", "theano": "theano",
+              "pytensor": "pytensor", "jax": "jax", "torch": "torch"}
+OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+
+
+def installed_backends() -> list[str]:
+    """Backends whose framework and whose reference-library module are importable here."""
+    found = []
+    for name, module in FRAMEWORKS.items():
+        if importlib.util.find_spec(module) is None:
+            continue
+        if importlib.util.find_spec(f"harness.reference.backend.{name}") is None:
+            continue
+        found.append(name)
+    return found
+
+
+def _check_backends(requested: list[str], library: str) -> None:
+    from harness.conformance.targets import make_target
+    from harness.reference.backend import KNOWN_BACKENDS, UNAVAILABLE
+
+    for name in requested:
+        if name in UNAVAILABLE:
+            raise UsageError(f"backend {name!r} is unavailable: {UNAVAILABLE[name]}")
+        if name not in KNOWN_BACKENDS:
+            raise UsageError(f"unknown backend {name!r} (known: {', '.join(KNOWN_BACKENDS)})")
+        make_target(library, name)  # raises UsageError when not installed
+
+
+def pytest_args(backends: list[str], settings: Settings, select: str | None,
+                jobs: str | None, progress: str) -> list[str]:
+    """The pytest command line that runs the suite for these options."""
+    args = [str(suite_files.suites_dir()), "-c", str(suite_files.suites_dir() / "pytest.ini"),
+            "--rootdir", str(suite_files.suites_dir()), "-p", "no:cacheprovider",
+            "--library", settings.library, "--device", settings.device,
+            "--harness-store", settings.store, "--harness-progress", progress]
+    for backend in backends:
+        args += ["--backend", backend]
+    for dtype in settings.dtypes:
+        args += ["--dtype", dtype]
+    if select:
+        args += ["-k", select]
+    if jobs not in (None, "0", "1"):
+        args += ["-n", str(jobs)]
+    if progress == "rich":
+        args += ["-p", "no:terminal"]
+    else:
+        args += ["-q", "--tb=no", "--no-header", "-rN", "--disable-warnings"]
+    return args
+
+
+def _our_plugin_autoloads() -> bool:
+    try:
+        eps = importlib.metadata.entry_points(group="pytest11")
+    except Exception:  # noqa: BLE001 - broken metadata: load the plugin explicitly
+        return False
+    return any(ep.value == "harness.conformance.plugin" for ep in eps)
+
+
+def run_suite(backends: list[str], settings: Settings, select: str | None = None,
+              jobs: str | None = None, progress: str = "plain") -> int:
+    """Run the suite into a new run of the store; return the run id."""
+    import pytest
+
+    from harness.store import open_store
+
+    with open_store(settings.store) as store:
+        run_id = store.start_run("conformance", plugin.environment(backends, settings.library),
+                                 {"backends": backends, "library": settings.library,
+                                  "device": settings.device, "dtypes": list(settings.dtypes),
+                                  "select": select})
+    os.environ[plugin.RUN_ENV] = str(run_id)
+    os.environ[plugin.STORE_ENV] = str(Path(settings.store).resolve())
+    extra = [] if _our_plugin_autoloads() else [plugin]
+    try:
+        rc = pytest.main(pytest_args(backends, settings, select, jobs, progress), plugins=extra)
+    finally:
+        os.environ.pop(plugin.RUN_ENV, None)
+        os.environ.pop(plugin.STORE_ENV, None)
+        with open_store(settings.store) as store:
+            store.finish_run(run_id, "finished")
+    if rc == 5:
+        raise UsageError(f"no conformance case matches --select {select!r}" if select
+                         else "the conformance suite collected no case")
+    if rc in (2, 3, 4):
+        raise UsageError(f"pytest could not run the conformance suite (exit {int(rc)})")
+    return run_id
+
+
+def results_document(run_id: int, store_path: str) -> dict[str, Any]:
+    """The ``harness.conformance/1`` document for a run."""
+    from harness.store import open_store
+
+    with open_store(store_path) as store:
+        info = store.run_info(run_id)
+        frame = store.load_conformance(run_id)
+    results = []
+    for row in frame.drop(columns=["run_id"]).to_dict(orient="records"):
+        results.append({k: (None if _is_nan(v) else v) for k, v in row.items()})
+    summary = {k: 0 for k in OUTCOMES}
+    for r in results:
+        summary[r["outcome"]] = summary.get(r["outcome"], 0) + 1
+    return {"schema": "harness.conformance/1", "environment": info["environment"],
+            "results": results, "summary": summary}
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def exit_status(summary: dict[str, int]) -> int:
+    """1 when anything failed, errored or passed unexpectedly (CONTRACT.md), else 0."""
+    return 1 if summary["failed"] or summary["error"] or summary["xpassed"] else 0
+
+
+def conform_command(args: argparse.Namespace, settings: Settings) -> int:
+    settings = settings.with_options(backends=args.backends, library=args.library,
+                                     dtypes=args.dtypes, device=args.device, store=args.store)
+    backends = list(settings.backends) or installed_backends()
+    if not backends:
+        raise UsageError("no backend is installed")
+    for dtype in settings.dtypes:
+        if dtype not in ("float16", "bfloat16", "float32", "float64"):
+            raise UsageError(f"unknown dtype {dtype!r}")
+    _check_backends(backends, settings.library)
+    progress = "rich" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
+    run_id = run_suite(backends, settings, args.select, args.jobs, progress)
+    document = results_document(run_id, settings.store)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(document, indent=2), encoding="utf-8")
+    matrix.print_matrix(document)
+    print(f"results: run {run_id} in {settings.store}" +
+          (f", JSON in {args.json}" if args.json else ""))
+    return exit_status(document["summary"])

@@ -1,0 +1,228 @@
+"""The reference layer library (``harness.reference``) on one of its backends."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from typing import Any
+
+import numpy as np
+
+from harness.conformance import data
+from harness.conformance.cases import Case, ModelCase, plain_config
+from harness.conformance.targets import Built
+from harness.errors import UsageError
+
+
+def make(backend: str, device: str = "cpu") -> ReferenceTarget:
+    return ReferenceTarget(backend, device)
+
+
+class ReferenceTarget:
+    library = "reference"
+
+    def __init__(self, backend: str, device: str = "cpu"):
+        from harness.reference import backend as K
+
+        try:
+            K.set_backend(backend)
+        except K.BackendUnavailable as exc:
+            raise UsageError(str(exc)) from exc
+        self.K = K
+        self.backend = backend
+        self.device = device
+
+    # --- environment -----------------------------------------------------------------
+    def versions(self) -> dict[str, str]:
+        dist = {"numpy": "numpy", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch",
+                "theano": "theano", "pytensor": "pytensor"}.get(self.backend, self.backend)
+        for name in (dist, f"{dist}-cpu"):
+            try:
+                return {self.backend: importlib.metadata.version(name)}
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return {self.backend: "unknown"}
+
+    # --- layers ----------------------------------------------------------------------
+    def _layer(self, case: Case, dtype: str) -> Any:
+        from harness.reference import layers
+
+        config = plain_config(case.config)
+        config["dtype"] = dtype
+        inner = config.get("layer")
+        if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+            inner["config"]["dtype"] = dtype  # wrappers: the wrapped layer computes in dtype too
+        return layers.get(case.layer).from_config(config)
+
+    def _tensors(self, arrays: list[np.ndarray], dtype: str) -> list[Any]:
+        return [self.K.convert_to_tensor(data.cast(a, dtype),
+                                         dtype=None if a.dtype.kind in "iub" else dtype)
+                for a in arrays]
+
+    def _arg(self, built: Built, tensors: list[Any]) -> Any:
+        return tensors if built.case.multi_input else tensors[0]
+
+    def build(self, case: Case, dtype: str) -> Built:
+        """Build the case's layer on its input shapes and give it the case's weights."""
+        layer = self._layer(case, dtype)
+        sample = data.inputs(case, dtype)
+        arg = self._tensors(sample, dtype)
+        layer(arg if case.multi_input else arg[0])  # builds
+        variables = layer.weights
+        built = Built(layer, case, dtype, [v.name for v in variables],
+                      [bool(v.trainable) and layer.trainable for v in variables])
+        shapes = [tuple(v.shape) for v in variables]
+        self.set_weights(built, data.weights(case.id, shapes, built.weight_names, dtype))
+        return built
+
+    def get_weights(self, built: Built) -> list[np.ndarray]:
+        return [np.asarray(w, dtype=np.float64) for w in built.layer.get_weights()]
+
+    def set_weights(self, built: Built, weights: list[np.ndarray]) -> None:
+        built.layer.set_weights([data.cast(np.asarray(w), built.dtype) for w in weights])
+
+    def forward(self, built: Built, inputs: list[np.ndarray], training: bool = False,
+                mask: np.ndarray | None = None) -> list[np.ndarray]:
+        arg = self._arg(built, self._tensors(inputs, built.dtype))
+        kwargs: dict[str, Any] = {"training": training}
+        if mask is not None:
+            kwargs["mask"] = self.K.convert_to_tensor(mask, dtype="bool")
+        out = built.layer(arg, **kwargs)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return [self.K.to_numpy(o) for o in outs]
+
+    def output_shape(self, built: Built, input_shapes: list[tuple[int | None, ...]]
+                     ) -> list[tuple[int | None, ...]]:
+        arg = input_shapes if built.case.multi_input else input_shapes[0]
+        shape = built.layer.compute_output_shape(arg)
+        if isinstance(shape, list):
+            return [tuple(s) for s in shape]
+        return [tuple(shape)]
+
+    def output_mask(self, built: Built, inputs: list[np.ndarray],
+                    mask: np.ndarray | None) -> np.ndarray | None:
+        arg = self._arg(built, self._tensors(inputs, built.dtype))
+        m = None if mask is None else self.K.convert_to_tensor(mask, dtype="bool")
+        out = built.layer.compute_mask(arg, m)
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        return None if out is None else np.asarray(self.K.to_numpy(out), dtype=bool)
+
+    def gradients(self, built: Built, inputs: list[np.ndarray], cotangents: list[np.ndarray],
+                  wrt_inputs: list[int], training: bool = False,
+                  mask: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradients of sum(output * cotangent) by the backend's own autodiff."""
+        from harness.reference.variables import StatelessScope
+
+        K = self.K
+        layer = built.layer
+        trainable = [v for v, t in zip(layer.weights, built.trainable) if t]
+        tensors = self._tensors(inputs, built.dtype)
+        cots = [K.convert_to_tensor(data.cast(c, built.dtype)) for c in cotangents]
+        m = None if mask is None else K.convert_to_tensor(mask, dtype="bool")
+        n_in = len(wrt_inputs)
+
+        def objective(values: list[Any]) -> Any:
+            xs = list(tensors)
+            for k, i in enumerate(wrt_inputs):
+                xs[i] = values[k]
+            with StatelessScope(dict(zip(trainable, values[n_in:]))):
+                kwargs: dict[str, Any] = {"training": training}
+                if m is not None:
+                    kwargs["mask"] = m
+                out = layer(self._arg(built, xs), **kwargs)
+            outs = out if isinstance(out, (list, tuple)) else [out]
+            total = None
+            for o, c in zip(outs, cots):
+                term = K.sum(K.multiply(o, c))
+                total = term if total is None else K.add(total, term)
+            return total
+
+        start = [tensors[i] for i in wrt_inputs] + [v.value for v in trainable]
+        _, grads = K.value_and_grad(objective, start)
+        as_np = [np.asarray(K.to_numpy(g), dtype=np.float64) for g in grads]
+        return as_np[:n_in], as_np[n_in:]
+
+    # --- serialization ---------------------------------------------------------------
+    def config(self, built: Built) -> dict[str, Any]:
+        return built.layer.get_config()
+
+    def from_config(self, built: Built) -> Built:
+        layer = type(built.layer).from_config(built.layer.get_config())
+        clone = Built(layer, built.case, built.dtype, built.weight_names, built.trainable)
+        sample = self._tensors(data.inputs(built.case, built.dtype), built.dtype)
+        layer(self._arg(built, sample))
+        self.set_weights(clone, self.get_weights(built))
+        return clone
+
+    def formats(self) -> list[str]:
+        from harness.reference import saving
+
+        return sorted(saving.formats())
+
+    def _model(self, built: Built) -> Any:
+        from harness.reference import layers, models
+
+        inputs = [layers.Input(shape=tuple(spec.shape[1:]),
+                               dtype="int64" if spec.kind == "int" else built.dtype)
+                  for spec in built.case.inputs]
+        out = built.layer(inputs if built.case.multi_input else inputs[0])
+        return models.Model(inputs, out)
+
+    def save_and_load(self, built: Built, fmt: str, folder: str) -> Built:
+        """Save a model around the layer in ``fmt`` and load it back; the loaded layer."""
+        from harness.reference import saving
+
+        model = self._model(built)
+        path = os.path.join(folder, f"model-{fmt}")
+        saving.save_model(model, path, format=fmt)
+        loaded = saving.load_model(path)
+        layer = next(lyr for lyr in loaded.layers if lyr.name == built.layer.name)
+        return Built(layer, built.case, built.dtype, built.weight_names, built.trainable)
+
+    # --- training and losses ---------------------------------------------------------
+    def train(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
+              ) -> dict[str, Any]:
+        """Train the case's model from ``weights``; losses before each step, final weights."""
+        from harness.reference import layers, losses, models, optimizers
+
+        stack = [layers.get(name).from_config({**plain_config(cfg), "dtype": "float32"})
+                 for name, cfg in case.layers]
+        model = models.Sequential([layers.Input(shape=case.input_shape[1:]), *stack])
+        model.set_weights([data.cast(w, "float32") for w in weights])
+        optimizer = getattr(optimizers, case.optimizer)(**plain_config(case.optimizer_config))
+        loss_fn = losses.get(case.loss)
+        loss_config = plain_config(case.loss_config)
+        if loss_config:
+            base = loss_fn
+
+            def loss_fn(y_true: Any, y_pred: Any) -> Any:  # noqa: F811 (configured variant)
+                return base(y_true, y_pred, **loss_config)
+
+        model.compile(optimizer=optimizer, loss=loss_fn)
+        batch = case.batch_size or x.shape[0]
+        n_batches = -(-x.shape[0] // batch)
+        history = []
+        for step in range(case.steps):
+            i = step % n_batches
+            xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+            history.append(float(model.train_on_batch(data.cast(xb, "float32"),
+                                                       data.cast(yb, "float32"))))
+        return {"losses": history, "weights": [np.asarray(w, np.float64)
+                                                for w in model.get_weights()]}
+
+    def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
+             dtype: str) -> tuple[float, np.ndarray]:
+        """The library's loss value and its gradient w.r.t. y_pred."""
+        from harness.reference import losses
+
+        K = self.K
+        fn = losses.get(name)
+        yt = K.convert_to_tensor(data.cast(y_true, dtype))
+        yp = K.convert_to_tensor(data.cast(y_pred, dtype))
+
+        def objective(values: list[Any]) -> Any:
+            return K.mean(fn(yt, values[0], **config))
+
+        value, grads = K.value_and_grad(objective, [yp])
+        return float(K.to_numpy(value)), np.asarray(K.to_numpy(grads[0]), np.float64)

@@ -1,0 +1,73 @@
+"""nox sessions: tests, conformance per backend, analyse, report, gate, lint, bench.
+
+Each conformance session writes its own store under .harness/stores/; `harness report`
+merges them into one matrix.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+MODERN_BACKENDS = ["numpy"]  # grows as backends land (issue 4)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The harness's own tests (unit + end-to-end on generated git repositories)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-n", "auto", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("backend", MODERN_BACKENDS)
+def conformance(session: nox.Session, backend: str) -> None:
+    """The conformance suite of the reference library on one backend."""
+    extra = "" if backend == "numpy" else f"[{backend}]"
+    session.install("-e", f".{extra}")
+    session.run("harness", "conform", "--backend", backend,
+                "--store", f".harness/stores/{backend}.db",
+                "--json", f"reports/conformance-{backend}.json", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def analyse(session: nox.Session) -> None:
+    """Mine this repository (or the path given after --)."""
+    session.install("-e", ".")
+    session.run("harness", "analyse", *(session.posargs or ["."]),
+                "--json", "reports/analysis.json")
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Compile reports/ from the store."""
+    session.install("-e", ".")
+    session.run("harness", "report", "--out", "reports", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def gate(session: nox.Session) -> None:
+    """Decide the current branch against origin/main (or the base given after --)."""
+    session.install("-e", ".")
+    base = session.posargs[0] if session.posargs else "origin/main"
+    session.run("harness", "gate", "--base", base)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff, import-linter (dependency direction) and mypy on harness/."""
+    session.install("-e", ".[dev]")
+    session.run("ruff", "check", "harness", "tests", "suites", "benchmarks")
+    session.run("lint-imports")
+    session.run("mypy", "harness")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks, reported as ratios against a baseline run side by side."""
+    session.install("-e", ".[dev]")
+    for script in ("bench_analyse.py", "bench_history.py"):
+        session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -1,0 +1,324 @@
+"""Module graph (Martin metrics, cycles), token duplication and backend-dependent skips."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+import time
+
+import pytest
+
+from harness.analysis.duplication import duplication
+from harness.analysis.modules import module_graph, module_name, strongly_connected
+from harness.analysis.test_skips import BACKENDS, backend_skips
+from harness.errors import UsageError
+
+# ---------------------------------------------------------------------------------------
+# modules
+
+APP = {
+    "src/app/__init__.py": "from .core import engine\n",
+    "src/app/core/__init__.py": "",
+    "src/app/core/engine.py": (
+        "import abc\nfrom ..util import helpers\nfrom app.core import plugins\n"
+        "class Base(abc.ABC):\n    pass\nclass Impl(Base):\n    pass\n"
+    ),
+    "src/app/core/plugins.py": (
+        "from . import engine\nfrom typing import Protocol\nclass P(Protocol):\n    pass\n"
+    ),
+    "src/app/util/helpers.py": (
+        "import os, numpy\nimport app.core.engine\ndef f():\n    from app import missing\n"
+    ),
+    "tests/test_app.py": "import app\nfrom app.util.helpers import f\nimport pytest\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("pkg/sub/mod.py", "pkg.sub.mod"),
+        ("pkg/sub/__init__.py", "pkg.sub"),
+        ("src/pkg/mod.py", "pkg.mod"),
+        ("src/pkg/__init__.py", "pkg"),
+        ("setup.py", "setup"),
+        ("src.py", "src"),
+    ],
+)
+def test_module_names(path, name):
+    assert module_name(path) == name
+
+
+def test_module_graph_hand_computed():
+    graph = module_graph({path: ast.parse(text) for path, text in APP.items()})
+    rows = {row["module"]: row for row in graph["modules"]}
+    assert [row["path"] for row in graph["modules"]] == sorted(APP)
+    # Imports resolved to the repository only (abc, typing, os, numpy, pytest dropped):
+    # `from .core import engine` -> the submodule; `from ..util import helpers` from
+    # app.core.engine -> app.util.helpers; `from app import missing` (a name) -> app.
+    assert rows["app"]["imports"] == ["app.core.engine"]
+    assert rows["app.core.engine"]["imports"] == ["app.core.plugins", "app.util.helpers"]
+    assert rows["app.core.plugins"]["imports"] == ["app.core.engine"]
+    assert rows["app.util.helpers"]["imports"] == ["app", "app.core.engine"]
+    assert rows["tests.test_app"]["imports"] == ["app", "app.util.helpers"]
+    expected = {
+        # module: (ca, ce, instability, abstractness)
+        "app": (2, 1, 1 / 3, 0.0),
+        "app.core": (0, 0, 0.0, 0.0),
+        "app.core.engine": (3, 2, 2 / 5, 1 / 2),  # Base(ABC) abstract, Impl concrete
+        "app.core.plugins": (1, 1, 1 / 2, 1.0),  # a Protocol
+        "app.util.helpers": (2, 2, 1 / 2, 0.0),
+        "tests.test_app": (0, 2, 1.0, 0.0),
+    }
+    for module, (ca, ce, instability, abstractness) in expected.items():
+        row = rows[module]
+        assert (row["ca"], row["ce"]) == (ca, ce), module
+        assert row["instability"] == pytest.approx(instability), module
+        assert row["abstractness"] == pytest.approx(abstractness), module
+        assert row["distance"] == pytest.approx(abs(abstractness + instability - 1)), module
+    # app -> engine -> helpers -> app, and engine <-> plugins: one component.
+    assert graph["cycles"] == [["app", "app.core.engine", "app.core.plugins", "app.util.helpers"]]
+
+
+def test_abstractness_forms_and_relative_import_above_root():
+    source = textwrap.dedent("""
+        import abc
+        from typing import Protocol, TypeVar
+        from ... import nothing
+        T = TypeVar("T")
+        class A(metaclass=abc.ABCMeta):
+            pass
+        class B(Protocol[T]):
+            pass
+        class C:
+            @abc.abstractmethod
+            def run(self):
+                pass
+        class D(C):
+            def run(self):
+                return 1
+        """)
+    (row,) = module_graph({"lib/kinds.py": ast.parse(source)})["modules"]
+    assert row["abstractness"] == pytest.approx(3 / 4)
+    assert (row["ce"], row["imports"]) == (0, [])
+
+
+def test_tarjan_components():
+    graph = {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": ["e"], "e": ["d"], "f": ["a"], "g": []}
+    assert strongly_connected(graph) == [["a", "b", "c"], ["d", "e"]]
+    # a long chain must not hit the recursion limit
+    chain = {str(i): [str(i + 1)] for i in range(5000)}
+    chain["5000"] = ["0"]
+    (component,) = strongly_connected(chain)
+    assert len(component) == 5001
+
+
+# ---------------------------------------------------------------------------------------
+# duplication
+
+A_PY = """def total(items):
+    result = 0
+    for item in items:
+        result += item
+    return result
+"""
+# Same 19 tokens as A_PY (def total ( items ) : | result = 0 | for item in items : |
+# result += item | return result) with other comments and blank lines, on lines 5..10.
+B_PY = """# helper copy
+x = 1
+
+
+def total(items):
+    result = 0  # start
+    for item in items:
+
+        result += item
+    return result
+y = 2
+"""
+
+
+def test_duplicated_block_across_files_hand_computed():
+    result = duplication({"a.py": A_PY, "b.py": B_PY}, min_lines=5, min_tokens=10)
+    # windows of 10 tokens chain into one maximal block of all 19 tokens
+    assert result["blocks"] == [
+        {
+            "lines": 5,
+            "tokens": 19,
+            "occurrences": [
+                {"path": "a.py", "start": 1, "end": 5},
+                {"path": "b.py", "start": 5, "end": 10},
+            ],
+        }
+    ]
+    # code lines: a.py 5; b.py 7 (x = 1, five in the function, y = 2)
+    assert result["total_lines"] == 12
+    # all of a.py, and b.py lines 5, 6, 7, 9, 10 (line 8 is blank)
+    assert result["duplicated_lines"] == 10
+    assert result["percent"] == pytest.approx(100 * 10 / 12)
+
+
+def test_thresholds_and_exact_identifiers():
+    # the block spans 5 lines in a.py: below min_lines=6 it is not reported
+    assert duplication({"a.py": A_PY, "b.py": B_PY}, min_lines=6, min_tokens=10)["blocks"] == []
+    # 19 tokens < min_tokens=20
+    assert duplication({"a.py": A_PY, "b.py": B_PY}, min_lines=1, min_tokens=20)["blocks"] == []
+    # identifiers are not normalised: renaming breaks the 19-token match
+    renamed = A_PY.replace("result", "acc")
+    assert duplication({"a.py": A_PY, "c.py": renamed}, min_lines=1, min_tokens=19) == {
+        "percent": 0.0,
+        "duplicated_lines": 0,
+        "total_lines": 10,
+        "blocks": [],
+    }
+    with pytest.raises(UsageError):
+        duplication({"a.py": A_PY}, min_tokens=0)
+
+
+def test_three_occurrences_and_duplication_within_one_file():
+    twice = A_PY + "\n\nvalue = 3\n\n" + A_PY
+    result = duplication({"a.py": A_PY, "twice.py": twice}, min_lines=5, min_tokens=19)
+    (block,) = result["blocks"]
+    assert block["tokens"] == 19
+    assert block["occurrences"] == [
+        {"path": "a.py", "start": 1, "end": 5},
+        {"path": "twice.py", "start": 1, "end": 5},
+        {"path": "twice.py", "start": 10, "end": 14},
+    ]
+    assert (result["duplicated_lines"], result["total_lines"]) == (15, 16)
+
+
+def test_longer_shared_prefix_of_two_files_is_its_own_block():
+    extra = A_PY + "print(total([1, 2]))\n"
+    result = duplication({"a.py": A_PY, "b.py": extra, "c.py": extra}, min_lines=5, min_tokens=19)
+    # b and c share 19 + 10 tokens; all three share the first 19.
+    assert [(b["tokens"], [o["path"] for o in b["occurrences"]]) for b in result["blocks"]] == [
+        (29, ["b.py", "c.py"]),
+        (19, ["a.py", "b.py", "c.py"]),
+    ]
+    assert result["blocks"][0]["occurrences"][0] == {"path": "b.py", "start": 1, "end": 6}
+
+
+def test_untokenisable_tail_keeps_the_tokens_before_the_error():
+    broken = A_PY + "x = (\n"
+    result = duplication({"a.py": A_PY, "broken.py": broken}, min_lines=5, min_tokens=19)
+    assert [o["path"] for o in result["blocks"][0]["occurrences"]] == ["a.py", "broken.py"]
+
+
+def test_twenty_thousand_lines_run_fast():
+    sources = {}
+    for number in range(400):
+        lines = [
+            f"def func_{number}_{i}(arg_{i}):\n    return arg_{i} * {number + i}\n"
+            for i in range(25)
+        ]
+        sources[f"pkg/mod_{number}.py"] = "".join(lines)
+    sources["pkg/mod_7.py"] += A_PY
+    sources["pkg/mod_300.py"] += A_PY
+    start = time.perf_counter()
+    result = duplication(sources, min_lines=5, min_tokens=19)
+    elapsed = time.perf_counter() - start
+    assert result["total_lines"] == 400 * 50 + 10
+    assert [[o["path"] for o in b["occurrences"]] for b in result["blocks"]] == [
+        ["pkg/mod_300.py", "pkg/mod_7.py"]
+    ]
+    assert elapsed < 4.0, elapsed
+
+
+# ---------------------------------------------------------------------------------------
+# backend-dependent skips
+
+SKIPS = textwrap.dedent("""
+    import os
+    import unittest
+    import pytest
+    from keras import backend as K
+    import keras
+
+    skip_theano = pytest.mark.skipif(K.backend() == "theano", reason="no")
+    IS_JAX = keras.config.backend() == "jax"
+    pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "cntk", reason="x")
+
+    @pytest.mark.skipif(K.backend() != "tensorflow", reason="tf only")
+    def test_tf_only():
+        pass
+
+    @skip_theano
+    def test_not_theano():
+        pass
+
+    @pytest.mark.skipif("K.backend() in ('theano', 'cntk')")
+    def test_string_condition():
+        pass
+
+    @pytest.mark.skipif(sys.platform == "win32", reason="windows")
+    def test_windows():
+        pass
+
+    @pytest.mark.skipif(IS_JAX and sys.version_info < (3, 9), reason="old")
+    def test_alias():
+        pass
+
+    class TestOps(unittest.TestCase):
+        @unittest.skipUnless(keras.backend.backend() in ("jax", "torch"), "jax/torch")
+        def test_unless(self):
+            pass
+
+        def test_guard(self):
+            if K.backend() == "theano":
+                self.skipTest("theano")
+            elif backend.backend() == "mxnet":
+                return
+            else:
+                pass
+
+    def test_body():
+        if keras.config.backend() == "torch":
+            pytest.skip("torch")
+        for i in range(2):
+            if K.backend() == "numpy" or os.name == "nt":
+                return
+        if K.backend() == "jax":
+            pass
+        else:
+            raise unittest.SkipTest("no")
+
+    def helper():
+        if K.backend() == "jax":
+            return
+""")
+
+
+def test_backend_skips():
+    rows = backend_skips("tests/test_ops.py", ast.parse(SKIPS))
+    assert {row["path"] for row in rows} == {"tests/test_ops.py"}
+    everything_but = lambda *names: [b for b in BACKENDS if b not in names]  # noqa: E731
+    assert [(row["test"], row["line"], row["backends"]) for row in rows] == [
+        ("<module>", 10, ["cntk"]),
+        ("test_tf_only", 12, everything_but("tensorflow")),
+        # through the module-level alias of the decorator
+        ("test_not_theano", 16, ["theano"]),
+        # an old-style string condition
+        ("test_string_condition", 20, ["theano", "cntk"]),
+        # test_windows does not depend on the backend: absent.
+        # IS_JAX followed to its assignment; the version test is undecided -> jax only
+        ("test_alias", 28, ["jax"]),
+        # skipUnless skips where the condition is false
+        ("TestOps.test_unless", 33, everything_but("jax", "torch")),
+        ("TestOps.test_guard", 38, ["theano"]),
+        # an elif branch holds only when the earlier test failed; a bare return skips
+        ("TestOps.test_guard", 40, ["mxnet"]),
+        ("test_body", 46, ["torch"]),
+        # `or os.name == "nt"` is undecided everywhere: only numpy is backend-specific
+        ("test_body", 49, ["numpy"]),
+        # the else branch of `== "jax"` skips everywhere but jax
+        ("test_body", 54, everything_but("jax")),
+        # helper() is not a test: its bare return is not a skip
+    ]
+    conditions = {(row["test"], row["line"]): row["condition"] for row in rows}
+    assert conditions[("TestOps.test_guard", 40)] == (
+        "not (K.backend() == 'theano') and backend.backend() == 'mxnet'"
+    )
+    assert conditions[("TestOps.test_unless", 33)] == (
+        "not (keras.backend.backend() in ('jax', 'torch'))"
+    )
+    assert conditions[("test_body", 54)] == "not (K.backend() == 'jax')"
