@@ -86,15 +86,14 @@ def class_metrics(tree: ast.Module, source: str) -> list[dict]:
 
 def iter_classes(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, ast.ClassDef]]:
     """Yield ``(dotted name, ClassDef)`` for every class, outer before inner, in source order."""
-    for child in ast.iter_child_nodes(tree):
-        if isinstance(child, ast.ClassDef):
-            name = prefix + child.name
-            yield name, child
-            yield from iter_classes(child, name + ".")
-        elif isinstance(child, _FUNCTIONS):
-            yield from iter_classes(child, prefix + child.name + ".")
-        else:
-            yield from iter_classes(child, prefix)
+    stack = [(child, prefix) for child in reversed(list(ast.iter_child_nodes(tree)))]
+    while stack:
+        node, scope = stack.pop()
+        if isinstance(node, ast.ClassDef):
+            yield scope + node.name, node
+        if isinstance(node, (ast.ClassDef, *_FUNCTIONS)):
+            scope = scope + node.name + "."
+        stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
 
 
 def class_methods(node: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:

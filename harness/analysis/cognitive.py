@@ -61,16 +61,18 @@ def function_score(node: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool
 def _functions(
     node: ast.AST, prefix: str, in_class: bool
 ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
-    """Yield (qualname, node, is_method) for every function under ``node``."""
-    for child in ast.iter_child_nodes(node):
+    """Yield (qualname, node, is_method) for every function under ``node`` (iteratively)."""
+    stack = [(child, prefix, in_class) for child in reversed(list(ast.iter_child_nodes(node)))]
+    while stack:
+        child, scope, method = stack.pop()
         if isinstance(child, _FUNCTIONS):
-            qualname = prefix + child.name
-            yield qualname, child, in_class
-            yield from _functions(child, qualname + ".", in_class=False)
+            yield scope + child.name, child, method
+            scope, method = scope + child.name + ".", False
         elif isinstance(child, ast.ClassDef):
-            yield from _functions(child, prefix + child.name + ".", in_class=True)
-        else:
-            yield from _functions(child, prefix, in_class)
+            scope, method = scope + child.name + ".", True
+        stack.extend(
+            (grand, scope, method) for grand in reversed(list(ast.iter_child_nodes(child)))
+        )
 
 
 def _is_elif(parent: ast.If) -> bool:
@@ -149,15 +151,20 @@ class _Scorer:
         for node in nodes:
             self.visit(node, nesting)
 
-    def _visit_If(self, node: ast.If, nesting: int, elif_: bool = False) -> None:
-        self.score += 1 if elif_ else 1 + nesting
-        self.visit(node.test, nesting)
-        self.visit_all(node.body, nesting + 1)
-        if _is_elif(node) and isinstance(node.orelse[0], ast.If):
-            self._visit_If(node.orelse[0], nesting, elif_=True)
-        elif node.orelse:
-            self.score += 1
-            self.visit_all(node.orelse, nesting + 1)
+    def _visit_If(self, node: ast.If, nesting: int) -> None:
+        self.score += 1 + nesting
+        while True:  # a loop, not recursion, so that long elif chains cannot overflow
+            self.visit(node.test, nesting)
+            self.visit_all(node.body, nesting + 1)
+            following = node.orelse[0] if node.orelse else None
+            if _is_elif(node) and isinstance(following, ast.If):
+                self.score += 1
+                node = following
+                continue
+            if node.orelse:
+                self.score += 1
+                self.visit_all(node.orelse, nesting + 1)
+            return
 
     def _visit_loop(self, node: ast.For | ast.AsyncFor | ast.While, nesting: int) -> None:
         self.score += 1 + nesting

@@ -98,16 +98,18 @@ class _Finder:
         self._scan_body(tree, "")
 
     def _scan_body(self, node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
+        stack = [(child, prefix) for child in ast.iter_child_nodes(node)]
+        while stack:  # iterative: long elif chains must not overflow the interpreter stack
+            child, scope = stack.pop()
             if isinstance(child, (ast.ClassDef, *_FUNCTIONS)):
-                name = prefix + child.name
+                name = scope + child.name
                 for decorator in child.decorator_list:
                     self._decorator(decorator, name, decorator.lineno)
                 if isinstance(child, _FUNCTIONS):
                     self._scan_function(child, name)
-                self._scan_body(child, name + ".")
+                stack.extend((grand, name + ".") for grand in ast.iter_child_nodes(child))
             elif isinstance(child, ast.stmt):  # tests defined under module-level if/try
-                self._scan_body(child, prefix)
+                stack.extend((grand, scope) for grand in ast.iter_child_nodes(child))
 
     def _scan_function(self, func: ast.AST, name: str) -> None:
         is_test = name.rpartition(".")[2].startswith("test")

@@ -61,12 +61,13 @@ def type_switches(tree: ast.Module) -> list[dict]:
 
 def _scoped_nodes(node: ast.AST, scope: str) -> Iterator[tuple[str, ast.AST]]:
     """Yield (enclosing function/class qualname, node) for every node under ``node``."""
-    for child in ast.iter_child_nodes(node):
-        yield scope, child
+    stack = [(scope, child) for child in ast.iter_child_nodes(node)]
+    while stack:  # iterative: deeply nested code must not overflow the interpreter stack
+        inner, child = stack.pop()
+        yield inner, child
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield from _scoped_nodes(child, f"{scope}.{child.name}".lstrip("."))
-        else:
-            yield from _scoped_nodes(child, scope)
+            inner = f"{inner}.{child.name}".lstrip(".")
+        stack.extend((inner, grand) for grand in ast.iter_child_nodes(child))
 
 
 def _type_tests(test: ast.expr) -> list[tuple[str, str, str]]:

@@ -48,7 +48,7 @@ def serialize(identifier: str | None | Callable[[Any], Any]) -> str:
         get(identifier)  # validate
         return identifier
     name = getattr(identifier, "__name__", "")
-    return "silu" if name == "silu" else name
+    return "exponential" if name == "exp" else name
 
 
 def names() -> list[str]:

@@ -80,6 +80,8 @@ _REGISTRY: dict[str, Initializer] = {
     "orthogonal": orthogonal,
     "random_normal": random_normal,
     "random_uniform": random_uniform,
+    "uniform": random_uniform,  # Keras short names
+    "normal": random_normal,
 }
 
 

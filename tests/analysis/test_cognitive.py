@@ -202,3 +202,10 @@ def test_method_calling_a_free_function_of_the_same_name_is_not_recursion():
             return load(path)
     """
     assert scores(source) == {"A.load": 0}
+
+
+def test_long_elif_chain_does_not_exhaust_the_stack():
+    # if +1, 899 elifs +1 each, else +1 = 901; walked in a loop, not one frame per elif
+    branches = "".join(f"    elif x == {i}:\n        pass\n" for i in range(1, 900))
+    source = f"def f(x):\n    if x == 0:\n        pass\n{branches}    else:\n        pass\n"
+    assert single(source) == 901

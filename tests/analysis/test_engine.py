@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 
+import coverage as coverage_py
 import pytest
 from gitrepo import GitRepoBuilder
 from radon.raw import analyze
@@ -116,7 +118,7 @@ def test_todos_have_blame_ages_and_issues(result):
     assert rows == [
         ("pkg/broken.py", 1, "XXX", "Bob", "2020-03-01T08:00:00+01:00", 60, None),
         ("pkg/core.py", 6, "TODO", "Alice", "2020-01-01T12:00:00+00:00", 120, "#12"),
-        ("pkg/core.py", 16, "TODO", "Carol", "2020-05-01T00:00:00+00:00", 0, None),
+        ("pkg/core.py", 15, "TODO", "Carol", "2020-05-01T00:00:00+00:00", 0, None),
         ("pkg/latin.py", 2, "HACK", "Bob", "2020-03-01T08:00:00+01:00", 60, None),
         ("pkg/legacy.py", 1, "FIXME", "Bob", "2020-03-01T08:00:00+01:00", 60, "GH-7"),
     ]
@@ -148,7 +150,7 @@ def test_functions_classes_modules_and_summary(result):
     assert {p: m["sloc"] for p, m in modules.items()} == {
         p: analyze(s).sloc for p, s in sources.items()}
     summary = result["summary"]
-    assert summary["files"] == 5  # six .py files, the binary one cannot be read
+    assert summary["files"] == 6  # seven .py files, the binary one cannot be read
     assert summary["sloc"] == sum(analyze(s).sloc for s in sources.values())
     assert summary["functions"] == 3
     assert summary["mean_cc"] == round((3 + 1 + 1) / 3, 4)
@@ -165,7 +167,8 @@ def test_history_and_debt_are_joined(result):
     # 4 todo markers of which TODO twice (10 each), FIXME/XXX/HACK 15 each; two files that
     # cannot be parsed, 30 each: nothing else in this small repository is worth a rule
     assert debt["by_rule"] == {"fixme": 45, "todo": 20, "unparseable-file": 60}
-    assert debt["minutes"] == 125 and debt["rating"] == "E"  # 125 min over 10 SLOC x 30 min
+    assert result["summary"]["sloc"] == 13
+    assert debt["minutes"] == 125 and debt["rating"] == "D"  # 125 / (13 x 30) = 0.32
 
 
 def test_second_run_recomputes_nothing(repo, tmp_path):
@@ -175,8 +178,8 @@ def test_second_run_recomputes_nothing(repo, tmp_path):
         saved = load_analysis(store)
     assert (first.stats.blobs, first.stats.blobs_computed) == (7, 7)
     assert (second.stats.blobs_computed, second.stats.blobs_cached) == (0, 7)
-    assert first.stats.blamed_files == 5 and second.stats.blamed_files == 0
-    assert second.stats.blame_cached == 5
+    assert first.stats.blamed_files == 4 and second.stats.blamed_files == 0
+    assert second.stats.blame_cached == 4  # files with TODOs
     assert second.stats.tree_computed == [] and len(second.stats.tree_cached) == 3
     strip = lambda d: {k: v for k, v in d.items() if k != "analysed_at"}  # noqa: E731
     assert strip(first.document) == strip(second.document) == strip(saved)
@@ -191,7 +194,7 @@ def test_a_later_revision_computes_only_the_changed_blob(repo, tmp_path):
         ("pkg/core.py", 6), ("pkg/latin.py", 2)]
     assert head.stats.blobs_computed == 1  # only pkg/core.py changed
     # blame is per commit: every file with TODOs is blamed again at the new commit
-    assert head.stats.blamed_files == 5
+    assert head.stats.blamed_files == 4
 
 
 def test_bare_clone_gives_the_same_document(repo, result, tmp_path):
@@ -217,6 +220,25 @@ def test_pool_and_serial_runs_agree(tmp_path):
     assert len(pooled.document["todos"]) == 24
 
 
+def test_coverage_file_is_joined_per_component(repo, tmp_path):
+    checkout = tmp_path / "ci" / "repo"
+    (checkout / "pkg").mkdir(parents=True)
+    (checkout / "pkg" / "core.py").write_text(CORE + LATER)
+    data = coverage_py.CoverageData(basename=str(tmp_path / ".coverage"))
+    data.add_lines({str(checkout / "pkg" / "core.py"): [4, 5, 6, 9, 12, 15]})
+    data.write()
+    with Store(tmp_path / "h.db") as store:
+        doc = analyse(repo.root, store=store, history=False, jobs=1,
+                      coverage=str(tmp_path / ".coverage")).document
+    cov = coverage_py.Coverage(data_file=str(tmp_path / ".coverage"))
+    cov.load()
+    expected = round(cov.report(file=io.StringIO()), 2)
+    # statements 4, 5, 6, 7, 8, 9, 12, 15, 16: line 7 and 8 (the loop body) and 16 never ran
+    assert doc["coverage"]["percent"] == expected == round(100 * 6 / 9, 2)
+    assert doc["coverage"]["by_component"] == {"pkg": expected}
+    assert doc["coverage"]["untested"] == []
+
+
 def test_usage_errors_exit_2_with_one_line(repo, tmp_path, capsys):
     store = str(tmp_path / "h.db")
     cases = [
@@ -237,7 +259,7 @@ def test_selected_analysers_only(repo, tmp_path):
     with Store(tmp_path / "h.db") as store:
         doc = analyse(repo.root, store=store, analysers=["todos"], jobs=1).document
     assert len(doc["todos"]) == 5 and doc["functions"] == [] and doc["history"] is None
-    assert doc["debt"] is None and doc["summary"]["files"] == 5
+    assert doc["debt"] is None and doc["summary"]["files"] == 6
 
 
 def test_registry_orders_dependencies_and_puts_debt_last():

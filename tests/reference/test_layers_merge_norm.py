@@ -85,13 +85,13 @@ def test_merge_shape_validation_errors():
         layers.Multiply()([KerasTensor((None, 3)), KerasTensor((None, 5))])
 
 
-def test_merge_masks_combine_with_logical_and():
+def test_merge_masks_combine_with_logical_or_as_keras3():
     m1 = np.array([[True, True, False]])
     m2 = np.array([[True, False, False]])
     layer = layers.Add()
     np.testing.assert_array_equal(K.to_numpy(layer.compute_mask([A, B], [m1, m2])),
-                                  [[True, False, False]])
-    assert layer.compute_mask([A, B], [m1, None]) is None
+                                  [[True, True, False]])
+    assert layer.compute_mask([A, B], [None, m2]) is None  # Keras 3: any missing -> none
     assert layer.compute_mask([A, B], None) is None
     with pytest.raises(ValueError):
         layer.compute_mask([A, B], [m1])
@@ -132,12 +132,14 @@ def test_concatenate_mask_fills_missing_masks_and_reduces_last_axis():
     y = np.zeros((1, 3, 4), np.float32)
     m = np.array([[True, False, True]])
     layer = layers.Concatenate()
-    # y has no mask (all True): the and over features keeps x's mask
+    # y has no mask (all True): Keras 3's any over features keeps every step
     np.testing.assert_array_equal(K.to_numpy(layer.compute_mask([x, y], [m, None])),
-                                  [[True, False, True]])
-    m2 = np.array([[False, True, True]])
+                                  [[True, True, True]])
+    m2 = np.array([[False, True, False]])
     np.testing.assert_array_equal(K.to_numpy(layer.compute_mask([x, y], [m, m2])),
-                                  [[False, False, True]])
+                                  [[True, True, True]])
+    m3 = np.array([[False, True, False]])
+    np.testing.assert_array_equal(K.to_numpy(layer.compute_mask([x, x], [m3, m3])), m3)
     time = layers.Concatenate(axis=1)
     np.testing.assert_array_equal(K.to_numpy(time.compute_mask([x, x], [m, None])),
                                   [[True, False, True, True, True, True]])

@@ -20,14 +20,20 @@ from harness.errors import UsageError
 EPSILON = 1e-7
 
 _ALIASES = {
-    "mse": "mean_squared_error", "MeanSquaredError": "mean_squared_error",
-    "mae": "mean_absolute_error", "MeanAbsoluteError": "mean_absolute_error",
+    "mse": "mean_squared_error",
+    "MeanSquaredError": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "MeanAbsoluteError": "mean_absolute_error",
     "BinaryCrossentropy": "binary_crossentropy",
     "CategoricalCrossentropy": "categorical_crossentropy",
     "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
-    "Hinge": "hinge", "Huber": "huber",
-    "kld": "kl_divergence", "KLD": "kl_divergence", "KLDivergence": "kl_divergence",
-    "Accuracy": "accuracy", "BinaryAccuracy": "binary_accuracy",
+    "Hinge": "hinge",
+    "Huber": "huber",
+    "kld": "kl_divergence",
+    "KLD": "kl_divergence",
+    "KLDivergence": "kl_divergence",
+    "Accuracy": "accuracy",
+    "BinaryAccuracy": "binary_accuracy",
     "CategoricalAccuracy": "categorical_accuracy",
     "SparseCategoricalAccuracy": "sparse_categorical_accuracy",
 }
@@ -86,8 +92,10 @@ def _bce(t, p, from_logits=False, label_smoothing=0.0):
 
 def _cce(t, p, from_logits=False, label_smoothing=0.0):
     if t.shape != p.shape:
-        raise UsageError(f"categorical_crossentropy needs y_true and y_pred of one shape, "
-                         f"got {t.shape} and {p.shape}")
+        raise UsageError(
+            f"categorical_crossentropy needs y_true and y_pred of one shape, "
+            f"got {t.shape} and {p.shape}"
+        )
     t = t * (1.0 - label_smoothing) + label_smoothing / p.shape[-1]
     if from_logits:
         log_prob = _log_softmax(p)
@@ -130,9 +138,13 @@ def _kld(t, p):
 
 
 _LOSSES: dict[str, Callable[..., np.ndarray]] = {
-    "mean_squared_error": _mse, "mean_absolute_error": _mae,
-    "binary_crossentropy": _bce, "categorical_crossentropy": _cce,
-    "sparse_categorical_crossentropy": _sparse_cce, "hinge": _hinge, "huber": _huber,
+    "mean_squared_error": _mse,
+    "mean_absolute_error": _mae,
+    "binary_crossentropy": _bce,
+    "categorical_crossentropy": _cce,
+    "sparse_categorical_crossentropy": _sparse_cce,
+    "hinge": _hinge,
+    "huber": _huber,
     "kl_divergence": _kld,
 }
 
@@ -166,7 +178,9 @@ def _reduce(values: np.ndarray, reduction: Any) -> float:
         return float(values.mean()) if values.size else 0.0
     if reduction == "sum":
         return float(values.sum())
-    raise UsageError(f"the oracle supports reductions sum_over_batch_size and sum, not {reduction!r}")
+    raise UsageError(
+        f"the oracle supports reductions sum_over_batch_size and sum, not {reduction!r}"
+    )
 
 
 def loss(name: str, y_true: Any, y_pred: Any, /, **config: Any) -> float:
@@ -174,8 +188,9 @@ def loss(name: str, y_true: Any, y_pred: Any, /, **config: Any) -> float:
 
     ``reduction="sum"`` sums them instead. Returns a Python float.
     """
-    return _reduce(per_sample(name, y_true, y_pred, **config),
-                   config.get("reduction", "sum_over_batch_size"))
+    return _reduce(
+        per_sample(name, y_true, y_pred, **config), config.get("reduction", "sum_over_batch_size")
+    )
 
 
 def loss_grad(name: str, y_true: Any, y_pred: Any, /, **config: Any) -> np.ndarray:
@@ -203,8 +218,9 @@ def loss_grad(name: str, y_true: Any, y_pred: Any, /, **config: Any) -> np.ndarr
     elif key == "binary_crossentropy" and kwargs.get("from_logits", False):
         t = t * (1.0 - smooth) + 0.5 * smooth
         g = (np.exp(_log_sigmoid(p)) - t) / p.size
-    elif key in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
-            and kwargs.get("from_logits", False):
+    elif key in ("categorical_crossentropy", "sparse_categorical_crossentropy") and kwargs.get(
+        "from_logits", False
+    ):
         if key == "sparse_categorical_crossentropy":
             t = _one_hot(t, p)
         else:

@@ -27,8 +27,9 @@ def _scalar(value: Any) -> float:
     return float(out.reshape(()))
 
 
-def central_difference(f: Callable[..., Any], arrays: Sequence[Any],
-                       eps: float = 1e-6) -> list[np.ndarray]:
+def central_difference(
+    f: Callable[..., Any], arrays: Sequence[Any], eps: float = 1e-6
+) -> list[np.ndarray]:
     """Gradient of the scalar ``f(*arrays)`` with respect to each array, by central differences.
 
     Costs two calls of ``f`` per element; one float64 copy of each array is perturbed in place
@@ -57,8 +58,9 @@ def central_difference(f: Callable[..., Any], arrays: Sequence[Any],
     return grads
 
 
-def vjp_by_finite_differences(f: Callable[..., Any], arrays: Sequence[Any], cotangent: Any,
-                              eps: float = 1e-6) -> list[np.ndarray]:
+def vjp_by_finite_differences(
+    f: Callable[..., Any], arrays: Sequence[Any], cotangent: Any, eps: float = 1e-6
+) -> list[np.ndarray]:
     """Vector-Jacobian product of ``f`` at ``arrays``: the gradient of
     ``sum(f(*arrays) * cotangent)`` with respect to each array.
 
@@ -72,8 +74,10 @@ def vjp_by_finite_differences(f: Callable[..., Any], arrays: Sequence[Any], cota
             outs = f(*xs)
             if not isinstance(outs, (list, tuple)) or len(outs) != len(cots):
                 raise UsageError("f must return as many outputs as there are cotangents")
-            return sum(float(np.sum(np.asarray(o, dtype=np.float64) * c))
-                       for o, c in zip(outs, cots))
+            return sum(
+                float(np.sum(np.asarray(o, dtype=np.float64) * c))
+                for o, c in zip(outs, cots, strict=True)
+            )
     else:
         cot = np.asarray(cotangent, dtype=np.float64)
 

@@ -24,16 +24,33 @@ Arrays = list[np.ndarray]
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
-    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
-             "amsgrad": False},
-    "rmsprop": {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
-                "centered": False},
+    "adam": {
+        "learning_rate": 0.001,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+    },
+    "rmsprop": {
+        "learning_rate": 0.001,
+        "rho": 0.9,
+        "momentum": 0.0,
+        "epsilon": 1e-7,
+        "centered": False,
+    },
     "adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
 }
 _COMMON: dict[str, Any] = {
-    "name": None, "weight_decay": None, "clipnorm": None, "global_clipnorm": None,
-    "clipvalue": None, "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
-    "loss_scale_factor": None, "gradient_accumulation_steps": None,
+    "name": None,
+    "weight_decay": None,
+    "clipnorm": None,
+    "global_clipnorm": None,
+    "clipvalue": None,
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
 }
 
 
@@ -77,8 +94,9 @@ def init_state(name: str, params: Arrays, /, **config: Any) -> dict[str, Any]:
         if cfg["centered"]:
             state["average_gradient"] = [z.copy() for z in zeros]
     elif key == "adagrad":
-        state["accumulator"] = [np.full(np.shape(p), float(cfg["initial_accumulator_value"]))
-                                for p in params]
+        state["accumulator"] = [
+            np.full(np.shape(p), float(cfg["initial_accumulator_value"])) for p in params
+        ]
     return state
 
 
@@ -151,12 +169,16 @@ def _adagrad(w, g, slots, t, cfg):
 
 
 _RULES: dict[str, Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]] = {
-    "sgd": _sgd, "adam": _adam, "rmsprop": _rmsprop, "adagrad": _adagrad,
+    "sgd": _sgd,
+    "adam": _adam,
+    "rmsprop": _rmsprop,
+    "adagrad": _adagrad,
 }
 
 
-def step(name: str, params: Arrays, grads: Arrays, state: dict[str, Any],
-         /, **config: Any) -> tuple[Arrays, dict[str, Any]]:
+def step(
+    name: str, params: Arrays, grads: Arrays, state: dict[str, Any], /, **config: Any
+) -> tuple[Arrays, dict[str, Any]]:
     """Apply one Keras 3 update of optimizer ``name`` to ``params`` given ``grads``.
 
     Returns ``(new_params, new_state)`` as fresh float64 arrays; the inputs are untouched.
@@ -175,7 +197,7 @@ def step(name: str, params: Arrays, grads: Arrays, state: dict[str, Any],
     slot_names = [k for k in state if k != "iterations"]
     new_params: Arrays = []
     new_state: dict[str, Any] = {"iterations": t, **{k: [] for k in slot_names}}
-    for i, (w, g) in enumerate(zip(ws, gs)):
+    for i, (w, g) in enumerate(zip(ws, gs, strict=True)):
         if w.shape != g.shape:
             raise UsageError(f"parameter {i} has shape {w.shape} but its gradient {g.shape}")
         slots = {k: state[k][i] for k in slot_names}

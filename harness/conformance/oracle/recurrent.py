@@ -35,11 +35,15 @@ def _unpack(config: dict[str, Any], weights: list[np.ndarray], gates: int) -> tu
     use_bias = config.get("use_bias", True)
     expected = 3 if use_bias else 2
     if len(weights) != expected:
-        raise UsageError(f"expected {expected} weights for this recurrent layer, got {len(weights)}")
+        raise UsageError(
+            f"expected {expected} weights for this recurrent layer, got {len(weights)}"
+        )
     kernel, recurrent = weights[0], weights[1]
     if kernel.shape[1] != gates * units or recurrent.shape != (units, gates * units):
-        raise UsageError(f"recurrent weight shapes {kernel.shape}, {recurrent.shape} do not "
-                         f"match units={units} with {gates} gate(s)")
+        raise UsageError(
+            f"recurrent weight shapes {kernel.shape}, {recurrent.shape} do not "
+            f"match units={units} with {gates} gate(s)"
+        )
     bias = weights[2] if use_bias else None
     return units, kernel, recurrent, bias
 
@@ -103,10 +107,18 @@ def _gru_cell(config: dict[str, Any], weights: list[np.ndarray]) -> Callable:
 
     def step(x_t: np.ndarray, states: list[np.ndarray]) -> tuple:
         h = states[0]
-        z = rec_act(_mm(x_t, kernel[:, z_cols]) + b_in[z_cols]
-                    + _mm(h, recurrent[:, z_cols]) + b_rec[z_cols])
-        r = rec_act(_mm(x_t, kernel[:, r_cols]) + b_in[r_cols]
-                    + _mm(h, recurrent[:, r_cols]) + b_rec[r_cols])
+        z = rec_act(
+            _mm(x_t, kernel[:, z_cols])
+            + b_in[z_cols]
+            + _mm(h, recurrent[:, z_cols])
+            + b_rec[z_cols]
+        )
+        r = rec_act(
+            _mm(x_t, kernel[:, r_cols])
+            + b_in[r_cols]
+            + _mm(h, recurrent[:, r_cols])
+            + b_rec[r_cols]
+        )
         x_h = _mm(x_t, kernel[:, h_cols]) + b_in[h_cols]
         if reset_after:
             candidate = act(x_h + r * (_mm(h, recurrent[:, h_cols]) + b_rec[h_cols]))
@@ -124,8 +136,14 @@ _CELLS = {"SimpleRNN": (_simple_rnn_cell, 1), "LSTM": (_lstm_cell, 2), "GRU": (_
 # --- the time loop ------------------------------------------------------------------------
 
 
-def _run_rnn(kind: str, config: dict[str, Any], weights: list[np.ndarray], x: np.ndarray,
-             mask: Any, zero_output_for_mask: bool) -> Any:
+def _run_rnn(
+    kind: str,
+    config: dict[str, Any],
+    weights: list[np.ndarray],
+    x: np.ndarray,
+    mask: Any,
+    zero_output_for_mask: bool,
+) -> Any:
     """Loop a cell over time as Keras's ``backend.rnn`` does; returns the layer's output(s)."""
     make_cell, n_states = _CELLS[kind]
     step = make_cell(config, weights)
@@ -148,7 +166,9 @@ def _run_rnn(kind: str, config: dict[str, Any], weights: list[np.ndarray], x: np
             # A masked step keeps the state; its output is zero or the previous output (= h).
             previous = np.zeros_like(out) if zero_output_for_mask else states[0]
             out = np.where(k, out, previous)
-            new_states = [np.where(k, new, old) for new, old in zip(new_states, states)]
+            new_states = [
+                np.where(k, new, old) for new, old in zip(new_states, states, strict=True)
+            ]
         outputs.append(out)
         states = new_states
     # Outputs stay in processing order: Keras does not re-reverse go_backwards sequences.
@@ -159,15 +179,23 @@ def _run_rnn(kind: str, config: dict[str, Any], weights: list[np.ndarray], x: np
 
 
 def _rnn_layer(kind: str) -> Callable:
-    def layer(config: dict[str, Any], weights: list[np.ndarray], inputs: Any,
-              training: bool = False, mask: Any = None) -> Any:
+    def layer(
+        config: dict[str, Any],
+        weights: list[np.ndarray],
+        inputs: Any,
+        training: bool = False,
+        mask: Any = None,
+    ) -> Any:
         x = inputs[0] if isinstance(inputs, list) else inputs
-        return _run_rnn(kind, config, weights, x, mask,
-                        bool(config.get("zero_output_for_mask", False)))
+        return _run_rnn(
+            kind, config, weights, x, mask, bool(config.get("zero_output_for_mask", False))
+        )
 
     layer.__name__ = kind.lower()
-    layer.__doc__ = (f"Keras ``{kind}``: zero initial state, optional mask, go_backwards, "
-                     "return_sequences and return_state ([output, *states]).")
+    layer.__doc__ = (
+        f"Keras ``{kind}``: zero initial state, optional mask, go_backwards, "
+        "return_sequences and return_state ([output, *states])."
+    )
     return layer
 
 
@@ -203,12 +231,19 @@ def _merge(mode: Any, y: np.ndarray, y_rev: np.ndarray) -> list[np.ndarray]:
         return [y * y_rev]
     if mode is None:
         return [y, y_rev]
-    raise UsageError(f"Bidirectional merge_mode must be concat, sum, ave, mul or None, got {mode!r}")
+    raise UsageError(
+        f"Bidirectional merge_mode must be concat, sum, ave, mul or None, got {mode!r}"
+    )
 
 
 @register("Bidirectional")
-def bidirectional(config: dict[str, Any], weights: list[np.ndarray], inputs: Any,
-                  training: bool = False, mask: Any = None) -> Any:
+def bidirectional(
+    config: dict[str, Any],
+    weights: list[np.ndarray],
+    inputs: Any,
+    training: bool = False,
+    mask: Any = None,
+) -> Any:
     """Keras ``Bidirectional``: forward and backward RNN copies, merged.
 
     The backward copy runs with ``go_backwards=True`` (or is ``backward_layer``); with
@@ -244,8 +279,13 @@ def bidirectional(config: dict[str, Any], weights: list[np.ndarray], inputs: Any
 
 
 @register("TimeDistributed")
-def time_distributed(config: dict[str, Any], weights: list[np.ndarray], inputs: Any,
-                     training: bool = False, mask: Any = None) -> np.ndarray:
+def time_distributed(
+    config: dict[str, Any],
+    weights: list[np.ndarray],
+    inputs: Any,
+    training: bool = False,
+    mask: Any = None,
+) -> np.ndarray:
     """Keras ``TimeDistributed``: the inner layer's oracle formula applied at each time step.
 
     The inner layer gets ``inputs[:, t]`` and ``mask[:, t]``; returns the per-step outputs
@@ -258,8 +298,9 @@ def time_distributed(config: dict[str, Any], weights: list[np.ndarray], inputs: 
     outputs = []
     for t in range(x.shape[1]):
         step_mask = None if mask is None else np.asarray(mask)[:, t]
-        outputs.append(np.asarray(forward(kind, cfg, weights, x[:, t], training=training,
-                                          mask=step_mask)))
+        outputs.append(
+            np.asarray(forward(kind, cfg, weights, x[:, t], training=training, mask=step_mask))
+        )
     return np.stack(outputs, axis=1)
 
 

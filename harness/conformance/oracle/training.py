@@ -19,10 +19,19 @@ from harness.errors import UsageError
 Arrays = list[np.ndarray]
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
-_UNMODELLED_KEYS = ("kernel_regularizer", "bias_regularizer", "recurrent_regularizer",
-                    "activity_regularizer", "kernel_constraint", "bias_constraint",
-                    "recurrent_constraint", "beta_regularizer", "gamma_regularizer",
-                    "embeddings_regularizer", "embeddings_constraint")
+_UNMODELLED_KEYS = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "recurrent_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+    "recurrent_constraint",
+    "beta_regularizer",
+    "gamma_regularizer",
+    "embeddings_regularizer",
+    "embeddings_constraint",
+)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -57,12 +66,16 @@ def activation_vjp(name: Any, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np
         "sigmoid": lambda: a * (1.0 - a),
         "tanh": lambda: 1.0 - a * a,
         "elu": lambda: np.where(z >= 0, 1.0, np.exp(np.minimum(z, 0.0))),
-        "selu": lambda: _SELU_SCALE * np.where(z > 0, 1.0, _SELU_ALPHA * np.exp(np.minimum(z, 0.0))),
+        "selu": lambda: (
+            _SELU_SCALE * np.where(z > 0, 1.0, _SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
+        ),
         "softplus": lambda: _sigmoid(z),
         "softsign": lambda: 1.0 / (1.0 + np.abs(z)) ** 2,
         "hard_sigmoid": lambda: ((z > -3.0) & (z < 3.0)) / 6.0,
-        "gelu": lambda: (0.5 * (1.0 + erf(z / math.sqrt(2.0)))
-                         + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)),
+        "gelu": lambda: (
+            0.5 * (1.0 + erf(z / math.sqrt(2.0)))
+            + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        ),
         "swish": lambda: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))),
         "silu": lambda: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))),
         "exponential": lambda: np.exp(z),
@@ -106,13 +119,17 @@ def _registry() -> tuple[Any, Any]:
     return oracle.forward, compute_mask
 
 
-def _forward(stack: list[tuple[str, dict[str, Any]]], weights: list[Arrays], x: np.ndarray
-             ) -> tuple[list[Any], list[Any], np.ndarray, Any]:
+def _forward(
+    stack: list[tuple[str, dict[str, Any]]], weights: list[Arrays], x: np.ndarray
+) -> tuple[list[Any], list[Any], np.ndarray, Any]:
     """Run the stack; returns (layer inputs, layer input masks, output, output mask)."""
     forward, compute_mask = _registry()
 
-    inputs, masks, mask, h = [], [], None, x
-    for (kind, cfg), w in zip(stack, weights):
+    inputs: list[Any] = []
+    masks: list[Any] = []
+    mask: Any = None
+    h = x
+    for (kind, cfg), w in zip(stack, weights, strict=True):
         inputs.append(h)
         masks.append(mask)
         out = forward(kind, cfg, w, h, training=_layer_training(kind, cfg), mask=mask)
@@ -123,8 +140,9 @@ def _forward(stack: list[tuple[str, dict[str, Any]]], weights: list[Arrays], x: 
     return inputs, masks, h, mask
 
 
-def _dense_vjp(cfg: dict[str, Any], w: Arrays, x: np.ndarray, g: np.ndarray
-               ) -> tuple[np.ndarray, Arrays] | None:
+def _dense_vjp(
+    cfg: dict[str, Any], w: Arrays, x: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, Arrays] | None:
     """(d/dx, [d/dkernel, d/dbias]) of sum(Dense(x) * g), or None without an analytic path."""
     from harness.conformance.oracle.activations import activation
 
@@ -144,9 +162,16 @@ def _dense_vjp(cfg: dict[str, Any], w: Arrays, x: np.ndarray, g: np.ndarray
     return gx, grads
 
 
-def _layer_vjp(kind: str, cfg: dict[str, Any], w: Arrays, x: np.ndarray, mask: Any,
-               g: np.ndarray, positions: list[int], need_input: bool
-               ) -> tuple[np.ndarray | None, Arrays]:
+def _layer_vjp(
+    kind: str,
+    cfg: dict[str, Any],
+    w: Arrays,
+    x: np.ndarray,
+    mask: Any,
+    g: np.ndarray,
+    positions: list[int],
+    need_input: bool,
+) -> tuple[np.ndarray | None, Arrays]:
     """Cotangent for the layer input (None unless ``need_input``) and for weights[positions]."""
     if kind == "Dense":
         analytic = _dense_vjp(cfg, w, x, g)
@@ -156,9 +181,10 @@ def _layer_vjp(kind: str, cfg: dict[str, Any], w: Arrays, x: np.ndarray, mask: A
     if kind == "Activation":
         from harness.conformance.oracle.activations import activation
 
-        gx = activation_vjp(cfg.get("activation"), x, activation(cfg.get("activation"), x), g)
-        if gx is not None:
-            return gx, []
+        name = cfg.get("activation")
+        g_act = activation_vjp(name, x, activation(name, x), g)
+        if g_act is not None:
+            return g_act, []
     forward, _ = _registry()
     training = _layer_training(kind, cfg)
 
@@ -166,7 +192,7 @@ def _layer_vjp(kind: str, cfg: dict[str, Any], w: Arrays, x: np.ndarray, mask: A
         inp = args[0] if need_input else x
         trained = args[1:] if need_input else args
         full = list(w)
-        for pos, value in zip(positions, trained):
+        for pos, value in zip(positions, trained, strict=True):
             full[pos] = value
         return np.asarray(forward(kind, cfg, full, inp, training=training, mask=mask))
 
@@ -187,8 +213,9 @@ def _batch_moments(cfg: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.n
     return mean, (centred * centred).mean(axis=reduce)
 
 
-def _moving_statistics(stack, weights: list[Arrays], inputs: list[Any], masks: list[Any]
-                       ) -> list[Arrays]:
+def _moving_statistics(
+    stack, weights: list[Arrays], inputs: list[Any], masks: list[Any]
+) -> list[Arrays]:
     """Weights with BatchNormalization's moving mean/variance updated as a training call does."""
     updated = [list(w) for w in weights]
     for i, (kind, cfg) in enumerate(stack):
@@ -211,9 +238,14 @@ def _loss_cotangent(loss: str, y: np.ndarray, out: np.ndarray, cfg: dict[str, An
         return numeric.central_difference(lambda p: losses.loss(loss, y, p, **cfg), [out])[0]
 
 
-def gradients(stack: list[tuple[str, dict[str, Any]]], weights: list[Arrays], x: Any, y: Any,
-              loss: str, loss_config: dict[str, Any] | None = None
-              ) -> tuple[float, list[Arrays], list[Any], list[Any]]:
+def gradients(
+    stack: list[tuple[str, dict[str, Any]]],
+    weights: list[Arrays],
+    x: Any,
+    y: Any,
+    loss: str,
+    loss_config: dict[str, Any] | None = None,
+) -> tuple[float, list[Arrays], list[Any], list[Any]]:
     """Loss and its gradient for one batch through the stack in training mode.
 
     Returns (loss value, per-layer gradients of the trainable weights in Keras order,
@@ -230,8 +262,9 @@ def gradients(stack: list[tuple[str, dict[str, Any]]], weights: list[Arrays], x:
     for i in range(len(stack) - 1, -1, -1):
         kind, lcfg = stack[i]
         positions = _trainable_positions(kind, lcfg, len(weights[i]))
-        gx, gw = _layer_vjp(kind, lcfg, weights[i], np.asarray(inputs[i]), masks[i],
-                            g, positions, need_input=i > 0)
+        gx, gw = _layer_vjp(
+            kind, lcfg, weights[i], np.asarray(inputs[i]), masks[i], g, positions, need_input=i > 0
+        )
         per_layer[i] = gw
         if gx is not None:
             g = gx
@@ -258,10 +291,18 @@ def _as_stack(layers: Any) -> list[tuple[str, dict[str, Any]]]:
     return stack
 
 
-def trajectory(layers: Any, weights: Any, x: Any, y: Any, loss: str, optimizer: str,
-               steps: int, batch_size: int | None = None,
-               loss_config: dict[str, Any] | None = None,
-               optimizer_config: dict[str, Any] | None = None) -> dict[str, Any]:
+def trajectory(
+    layers: Any,
+    weights: Any,
+    x: Any,
+    y: Any,
+    loss: str,
+    optimizer: str,
+    steps: int,
+    batch_size: int | None = None,
+    loss_config: dict[str, Any] | None = None,
+    optimizer_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train a Sequential stack for ``steps`` optimizer steps as Keras's ``fit`` would.
 
     ``layers`` is a list of (Keras class name, config); ``weights`` one list of
@@ -280,15 +321,18 @@ def trajectory(layers: Any, weights: Any, x: Any, y: Any, loss: str, optimizer: 
     if len(x_arr) != len(y_arr):
         raise UsageError(f"x has {len(x_arr)} samples but y has {len(y_arr)}")
     opt_cfg = dict(optimizer_config or {})
-    positions = [_trainable_positions(k, c, len(w)) for (k, c), w in zip(stack, current)]
+    positions = [
+        _trainable_positions(k, c, len(w)) for (k, c), w in zip(stack, current, strict=True)
+    ]
     flat = [current[i][p] for i, ps in enumerate(positions) for p in ps]
     state = optimizers.init_state(optimizer, flat, **opt_cfg)
     batches = _batches(len(x_arr), batch_size)
     history: dict[str, Any] = {"losses": [], "weights": current, "weights_per_step": []}
     for step in range(steps):
         part = batches[step % len(batches)]
-        value, grads, inputs, masks = gradients(stack, current, x_arr[part], y_arr[part],
-                                                loss, loss_config)
+        value, grads, inputs, masks = gradients(
+            stack, current, x_arr[part], y_arr[part], loss, loss_config
+        )
         current = _moving_statistics(stack, current, inputs, masks)
         flat = [current[i][p] for i, ps in enumerate(positions) for p in ps]
         flat_grads = [g for per_layer in grads for g in per_layer]

@@ -27,7 +27,8 @@ _EXPORTS: dict[str, str] = {
     # convolutional.py
     "Conv1D": "convolutional", "Conv2D": "convolutional", "Conv3D": "convolutional",
     "Conv2DTranspose": "convolutional", "SeparableConv2D": "convolutional",
-    "DepthwiseConv2D": "convolutional",
+    "DepthwiseConv2D": "convolutional", "Conv1DTranspose": "convolutional",
+    "Conv3DTranspose": "convolutional",
     # pooling.py
     "MaxPooling1D": "pooling", "MaxPooling2D": "pooling", "MaxPooling3D": "pooling",
     "AveragePooling1D": "pooling", "AveragePooling2D": "pooling", "AveragePooling3D": "pooling",

@@ -27,7 +27,7 @@ _name_counters: dict[str, itertools.count] = {}
 
 def _snake(name: str) -> str:
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 def unique_name(prefix: str) -> str:
@@ -220,7 +220,7 @@ class Layer:
                     nested_inputs=nested)
         multi = isinstance(out_shape, list)
         out_shapes = out_shape if multi else [out_shape]
-        node.outputs = [KerasTensor(tuple(s), flat[0].dtype, node, i)
+        node.outputs = [KerasTensor(tuple(s), self.dtype, node, i)
                         for i, s in enumerate(out_shapes)]
         self._inbound_nodes.append(node)
         return node.outputs if multi else node.outputs[0]

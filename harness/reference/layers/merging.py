@@ -60,8 +60,9 @@ def broadcast_shapes(shape1: Shape, shape2: Shape) -> Shape:
     return tuple(out)
 
 
-def _and_masks(inputs: Any, mask: Any) -> Any:
-    """Logical and of a list of masks (None when any input carries none)."""
+def _merge_masks(inputs: Any, mask: Any) -> Any:
+    """Keras 3's merge mask: a step is kept when any input keeps it; no mask at all when
+    some input carries none."""
     if mask is None:
         return None
     if not isinstance(mask, (list, tuple)) or not isinstance(inputs, (list, tuple)):
@@ -73,7 +74,7 @@ def _and_masks(inputs: Any, mask: Any) -> Any:
         )
     if any(m is None for m in mask):
         return None
-    return functools.reduce(K.logical_and, mask)
+    return functools.reduce(K.logical_or, mask)
 
 
 class Merge(Layer):
@@ -122,8 +123,8 @@ class Merge(Layer):
         return self._merge(aligned)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        """The logical and of the input masks, or None when any is missing."""
-        return _and_masks(inputs, mask)
+        """The logical or of the input masks that exist (Keras 3), or None."""
+        return _merge_masks(inputs, mask)
 
 
 class Add(Merge):
@@ -218,7 +219,7 @@ class Concatenate(Merge):
         return K.concatenate(tensors, axis=self.axis)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        """Per-position masks concatenated along ``axis`` and and-reduced over the last axis
+        """Per-position masks concatenated along ``axis`` and or-reduced over the last axis
         (an input without a mask counts as all True); None when no input has a mask."""
         if mask is None:
             return None
@@ -236,7 +237,7 @@ class Concatenate(Merge):
                 full.append(K.logical_or(K.expand_dims(m, -1), no_mask))
             else:
                 full.append(m)
-        return K.all(K.concatenate(full, axis=self.axis), axis=-1)
+        return K.any(K.concatenate(full, axis=self.axis), axis=-1)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}

@@ -11,7 +11,6 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from harness.errors import UsageError
 
 PADDINGS = ("valid", "same")
 
@@ -20,14 +19,14 @@ def normalize_tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
     """Return ``value`` (an int or a sequence of ``n`` ints) as a tuple of ``n`` positive ints."""
     items = [value] * n if _is_int(value) else value
     if isinstance(items, str) or not isinstance(items, Sequence) or not all(map(_is_int, items)):
-        raise UsageError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
     values = tuple(operator.index(v) for v in items)
     if len(values) == 1:
         values = values * n
     if len(values) != n:
-        raise UsageError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < 1 for v in values):
-        raise UsageError(f"{name} must be positive, got {value!r}")
+        raise ValueError(f"{name} must be positive, got {value!r}")
     return values
 
 
@@ -39,7 +38,7 @@ def _is_int(value: Any) -> bool:
 def normalize_padding(padding: Any) -> str:
     """Return ``padding`` lower-cased, checked to be ``"valid"`` or ``"same"``."""
     if not isinstance(padding, str) or padding.lower() not in PADDINGS:
-        raise UsageError(f"padding must be 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
     return padding.lower()
 
 
@@ -113,7 +112,7 @@ def conv_transpose_padding(
     padding = normalize_padding(padding)
     extent = dilated_size(kernel, dilation)
     if output_padding is not None and output_padding < 0:
-        raise UsageError(f"output_padding must be >= 0, got {output_padding}")
+        raise ValueError(f"output_padding must be >= 0, got {output_padding}")
     if padding == "valid":
         extra = max(extent, stride) - extent if output_padding is None else output_padding
         return extent - 1, extent - 1 + extra

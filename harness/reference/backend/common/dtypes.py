@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UsageError
 
 #: every dtype name the op interface knows, in promotion order within a kind.
 DTYPE_NAMES = ("bool", "int32", "int64", "float16", "bfloat16", "float32", "float64")
@@ -24,10 +23,10 @@ _ALIASES = {"float": "float32", "int": "int32", "half": "float16", "double": "fl
 def standardize_dtype(dtype: Any) -> str:
     """Return the interface name (e.g. ``"float32"``) of a dtype given as name, type or np.dtype.
 
-    Raises UsageError for a dtype the interface does not know.
+    Raises ValueError for a dtype the interface does not know.
     """
     if dtype is None:
-        raise UsageError("dtype is None; expected one of " + ", ".join(DTYPE_NAMES))
+        raise ValueError("dtype is None; expected one of " + ", ".join(DTYPE_NAMES))
     if isinstance(dtype, str):
         name = _ALIASES.get(dtype, dtype)
     elif getattr(dtype, "name", None) == "bfloat16" or getattr(dtype, "__name__", "") == "bfloat16":
@@ -36,9 +35,9 @@ def standardize_dtype(dtype: Any) -> str:
         try:
             name = np.dtype(dtype).name
         except TypeError as exc:
-            raise UsageError(f"not a dtype: {dtype!r}") from exc
+            raise ValueError(f"not a dtype: {dtype!r}") from exc
     if name not in DTYPE_NAMES:
-        raise UsageError(f"unsupported dtype {name!r}; expected one of " + ", ".join(DTYPE_NAMES))
+        raise ValueError(f"unsupported dtype {name!r}; expected one of " + ", ".join(DTYPE_NAMES))
     return name
 
 

@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from harness.errors import UsageError
 from harness.reference.backend.common.conv_utils import dilated_size
 
 
@@ -54,7 +53,7 @@ def patch_indices(
     ]
     out_shape = tuple(idx.shape[0] for idx in per_axis)
     if any(n <= 0 for n in out_shape):
-        raise UsageError(
+        raise ValueError(
             f"window {kernel} (dilation {dilation}) does not fit input {spatial} "
             f"padded by {padding}"
         )

@@ -17,7 +17,6 @@ from autograd.core import make_vjp
 from autograd.numpy.numpy_boxes import ArrayBox
 from autograd.tracer import getval
 
-from harness.errors import UsageError
 from harness.reference.backend.common.dtypes import DEFAULT_FLOAT, DEFAULT_INT, standardize_dtype
 
 _NP_DTYPES = {
@@ -196,7 +195,7 @@ def value_and_grad(
     list matching ``values``, each of its value's dtype; ``aux`` holds concrete ndarrays.
     """
     if not callable(fn):
-        raise UsageError(f"value_and_grad needs a callable, got {type(fn).__name__}")
+        raise ValueError(f"value_and_grad needs a callable, got {type(fn).__name__}")
     inputs = [tensor(v) for v in values]
     aux_holder: list[Any] = []
 
@@ -204,11 +203,11 @@ def value_and_grad(
         out = fn([boxed[i] for i in range(len(inputs))])
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise UsageError("with has_aux=True, fn must return (value, aux)")
+                raise ValueError("with has_aux=True, fn must return (value, aux)")
             out, aux = out
             aux_holder.append(aux)
         if np.size(getval(out)) != 1:
-            raise UsageError(f"fn must return a scalar, got shape {shape(out)}")
+            raise ValueError(f"fn must return a scalar, got shape {shape(out)}")
         return out
 
     with warnings.catch_warnings():
@@ -240,10 +239,10 @@ def _concrete(tree: Any) -> Any:
 
 
 def _axis(x: Any, axis: int) -> int:
-    """``axis`` made non-negative for ``x`` (UsageError when out of range)."""
+    """``axis`` made non-negative for ``x`` (ValueError when out of range)."""
     ndim = len(shape(x))
     if not -ndim <= axis < ndim:
-        raise UsageError(f"axis {axis} is out of range for a tensor of rank {ndim}")
+        raise ValueError(f"axis {axis} is out of range for a tensor of rank {ndim}")
     return axis % ndim
 
 
@@ -307,7 +306,7 @@ def take(x: Any, indices: Any, axis: int = 0) -> Any:
     x = tensor(x)
     idx = np.asarray(getval(indices))
     if idx.dtype.kind not in "iu":
-        raise UsageError(f"take needs integer indices, got {idx.dtype}")
+        raise ValueError(f"take needs integer indices, got {idx.dtype}")
     return x[_along(x, axis, idx)]
 
 
@@ -316,7 +315,7 @@ def pad(x: Any, pad_width: Sequence[Sequence[int]], value: Any = 0.0) -> Any:
     x = tensor(x)
     width = tuple((int(b), int(a)) for b, a in pad_width)
     if len(width) != len(shape(x)):
-        raise UsageError(f"pad_width has {len(width)} entries for a tensor of rank {len(shape(x))}")
+        raise ValueError(f"pad_width has {len(width)} entries for a tensor of rank {len(shape(x))}")
     return anp.pad(x, width, mode="constant", constant_values=value)
 
 
@@ -335,7 +334,7 @@ def one_hot(indices: Any, depth: int, dtype: Any = "float32") -> np.ndarray:
     ``[0, depth)`` gives all zeros."""
     idx = np.asarray(getval(indices))
     if idx.dtype.kind not in "iu":
-        raise UsageError(f"one_hot needs integer indices, got {idx.dtype}")
+        raise ValueError(f"one_hot needs integer indices, got {idx.dtype}")
     return (idx[..., None] == np.arange(depth)).astype(np_dtype(dtype))
 
 

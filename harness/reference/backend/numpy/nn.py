@@ -15,7 +15,6 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
-from harness.errors import UsageError
 from harness.reference.backend.common.conv_utils import (
     conv_padding,
     conv_transpose_padding,
@@ -152,7 +151,7 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 def _spatial_rank(x: Any, op: str) -> int:
     rank = len(shape(x)) - 2
     if rank not in (1, 2, 3):
-        raise UsageError(
+        raise ValueError(
             f"{op} needs a (batch, *spatial, channels) input with 1-3 spatial "
             f"dims, got shape {shape(x)}"
         )
@@ -183,9 +182,9 @@ def _conv_windows(
     x, kernel = float_tensor(x), float_tensor(kernel)
     rank = _spatial_rank(x, op)
     if len(shape(kernel)) != rank + 2:
-        raise UsageError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
+        raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
     if shape(kernel)[rank] != shape(x)[-1]:
-        raise UsageError(
+        raise ValueError(
             f"{op} kernel expects {shape(kernel)[rank]} input channels, "
             f"the input has {shape(x)[-1]}"
         )
@@ -241,7 +240,7 @@ def conv_transpose(
     x, kernel = float_tensor(x), float_tensor(kernel)
     rank = _spatial_rank(x, "conv_transpose")
     if len(shape(kernel)) != rank + 2 or shape(kernel)[-1] != shape(x)[-1]:
-        raise UsageError(
+        raise ValueError(
             f"conv_transpose kernel {shape(kernel)} does not fit input {shape(x)} "
             "(expected (*kernel_size, out, in))"
         )
@@ -266,7 +265,7 @@ def _output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
         return (None,) * rank
     items = [value] * rank if isinstance(value, int) else list(value)
     if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
-        raise UsageError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
+        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
     return tuple(items)
 
 

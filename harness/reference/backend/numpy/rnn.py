@@ -9,7 +9,6 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
-from harness.errors import UsageError
 from harness.reference.backend.numpy.core import shape, tensor, value_dtype
 from harness.reference.backend.numpy.math import select
 
@@ -32,7 +31,7 @@ def rnn(
     inputs = tensor(inputs)
     batch, steps = shape(inputs)[:2]
     if steps == 0:
-        raise UsageError("rnn needs at least one time step")
+        raise ValueError("rnn needs at least one time step")
     keep = _mask(mask, batch, steps)
     states = [tensor(s) for s in initial_states]
     outputs: list[Any] = []
@@ -40,7 +39,7 @@ def rnn(
         output, new_states = step_fn(inputs[:, t], list(states))
         new_states = [tensor(s) for s in _as_list(new_states)]
         if len(new_states) != len(states):
-            raise UsageError(f"step_fn returned {len(new_states)} states, expected {len(states)}")
+            raise ValueError(f"step_fn returned {len(new_states)} states, expected {len(states)}")
         if keep is not None:
             previous = outputs[-1] if outputs else np.zeros(shape(output), value_dtype(output))
             output = select(_for(keep[:, t], output), output, previous)
@@ -60,7 +59,7 @@ def _mask(mask: Any, batch: int, steps: int) -> np.ndarray | None:
     while keep.ndim > 2 and keep.shape[-1] == 1:
         keep = keep[..., 0]
     if keep.shape != (batch, steps):
-        raise UsageError(f"rnn mask must have shape {(batch, steps)}, got {keep.shape}")
+        raise ValueError(f"rnn mask must have shape {(batch, steps)}, got {keep.shape}")
     return keep
 
 
