@@ -10,6 +10,10 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
+
+# (status, path, old_path, added, deleted); added/deleted None for binary files
+Change = tuple[str, str, str | None, int | None, int | None]
 
 
 class Lineage:
@@ -71,8 +75,7 @@ class ChurnCounter:
         self.pairs: Counter[tuple[int, int]] = Counter()
         self.max_changeset = max_changeset
 
-    def add_commit(self, person: str | None,
-                   changes: Iterable[tuple[str, str, str | None, int | None, int | None]]) -> set[int]:
+    def add_commit(self, person: str | None, changes: Iterable[Change]) -> set[int]:
         """Feed one non-merge commit: person (None for bots) and (status, path, old_path,
         added, deleted) rows. Returns the file ids it touched."""
         touched: set[int] = set()
@@ -101,7 +104,7 @@ class ChurnCounter:
     def rows(self, paths: Collection[str]) -> list[dict]:
         """CONTRACT churn rows for the files in ``paths``, most commits first:
         [{"path", "commits", "added", "deleted", "authors"}]."""
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"path": path, "commits": c.commits, "added": c.added, "deleted": c.deleted,
              "authors": len(c.deliveries)}
             for fid, path in self.alive(paths).items() for c in (self.files[fid],)
@@ -127,7 +130,7 @@ class ChurnCounter:
         first, pairs under ``min_support`` or ``min_degree`` left out.
         """
         alive = self.alive(paths)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for (a, b), support in self.pairs.items():
             if support < min_support or a not in alive or b not in alive:
                 continue

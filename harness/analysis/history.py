@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -171,7 +170,7 @@ def _read_commits(git: Git, store: db.Store, line_id: int, tip: str):
         if ref is not None:
             graph.pull[seq] = ref
             graph.committed_at[seq] = cd
-    identities = sorted(index, key=index.get)
+    identities = sorted(index, key=lambda ident: index[ident])
     people = ppl.resolve_people({ident: authored[i] for ident, i in index.items()})
     person = [people[ident] for ident in identities]
     return graph, identities, person, events, first, last
@@ -299,7 +298,7 @@ def _people_rows(person: list[ppl.Person], graph: _Graph, lines: Counter,
     """Authors (commits and lines), bots, merged aliases and the truck factor."""
     commits = Counter(person[a].name for a in graph.author)
     bots = {p.name for p in person if p.bot}
-    authors = [
+    authors: list[dict[str, Any]] = [
         {"name": name, "commits": n, "added": lines[(name, 0)], "deleted": lines[(name, 1)]}
         for name, n in commits.items() if name not in bots
     ]

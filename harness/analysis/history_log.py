@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -106,12 +106,13 @@ class Git:
         out = self.run("-c", f"mailmap.blob={tip}:.mailmap", "check-mailmap", "--stdin",
                        input=lines)
         mapped = {}
-        for ident, line in zip(identities, text(out).split("\n")):
+        for ident, line in zip(identities, text(out).split("\n")[:len(identities)],
+                               strict=True):
             name, _, email = line.rpartition(" <")
             mapped[ident] = (name, email[:-1] if email.endswith(">") else email)
         return mapped
 
-    def log(self, tip: str, exclude: Iterable[str]) -> Iterator[Commit]:
+    def log(self, tip: str, exclude: Iterable[str]) -> Generator[Commit, None, None]:
         """Commits reachable from ``tip`` but not from ``exclude``, parents before children,
         each with its raw + numstat changes (renames detected; merges carry none)."""
         args = self.command(

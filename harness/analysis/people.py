@@ -172,7 +172,7 @@ def file_authors(changes: Mapping[str, tuple[bool, int]]) -> list[str]:
     return sorted(p for p, d in doa.items() if d > DOA_BASE and d / top > DOA_NORMALISED_MIN)
 
 
-def truck_factor(authorship: Mapping[object, Mapping[str, tuple[bool, int]]]) -> dict:
+def truck_factor(authorship: Mapping[str, Mapping[str, tuple[bool, int]]]) -> dict:
     """Truck factor of a set of files, {file: {person: (first_author, deliveries)}}.
 
     Greedily removes the author of most files until more than half of the files have no

@@ -97,12 +97,13 @@ def summarise(found: Mapping[tuple[str, int], dict],
         extra = export.get(ref, {})
         merged = bool(seen) or bool(extra.get("merged_at"))
         items.append({
-            "forge": ref[0], "number": ref[1], "title": extra.get("title"), "user": extra.get("user"),
+            "forge": ref[0], "number": ref[1], "title": extra.get("title"),
+            "user": extra.get("user"),
             "state": "merged" if merged else (extra.get("state") or "closed"),
             "merged_at": seen.get("merged_at") or extra.get("merged_at"),
             "lead_time_days": seen.get("lead_time_days"), "release": seen.get("release"),
         })
-    leads = [i["lead_time_days"] for i in items if i["lead_time_days"] is not None]
+    leads = [float(i["lead_time_days"]) for i in items if i["lead_time_days"] is not None]
     return {
         "count": len(items),
         "merged": sum(1 for i in items if i["state"] == "merged"),

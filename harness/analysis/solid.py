@@ -53,18 +53,7 @@ def hotspots(
     imports = {path: import_targets(path, tree, index) for path, tree in trees.items()}
     rows = _god_classes(classes)
     for path, tree in sorted(trees.items()):
-        rows += [
-            _row(
-                "type-switch",
-                "OCP",
-                path,
-                found["symbol"],
-                found["line"],
-                found["score"],
-                found["evidence"],
-            )
-            for found in type_switches(tree)
-        ]
+        rows += [_row("type-switch", "OCP", path, **found) for found in type_switches(tree)]
     rows += _refused_bequests(trees, index, imports)
     rows += _fat_interfaces(trees, index, imports)
     rows += _unstable_dependencies(trees, modules, index)
@@ -240,6 +229,12 @@ def _attribute_uses(tree: ast.Module) -> dict[str, set[str]]:
 
 def _fat_interfaces(trees, index, imports) -> list[dict]:
     uses = {path: _attribute_uses(tree) for path, tree in trees.items()}
+    attribute_names = {path: set().union(*found.values()) for path, found in uses.items()}
+    importers: dict[tuple[str, str], set[str]] = defaultdict(set)  # (module, name) -> users
+    for user, user_path in index.items():
+        for _line, target, name, _bound in imports[user_path]:
+            if name is not None and target != user:
+                importers[(target, name)].add(user)
     rows = []
     for module, path in sorted(index.items()):
         public = {
@@ -260,13 +255,9 @@ def _fat_interfaces(trees, index, imports) -> list[dict]:
             if len(methods) < FAT_MIN_PUBLIC:
                 continue
             fractions = {}
-            for user, user_path in index.items():
-                imported = any(
-                    target == module and name == qualname
-                    for _l, target, name, _b in imports[user_path]
-                )
-                used = set().union(*uses[user_path].values()) & methods if imported else set()
-                if user != module and used:
+            for user in importers.get((module, qualname), ()):
+                used = attribute_names[index[user]] & methods
+                if used:
                     fractions[user] = len(used) / len(methods)
             rows += _fat_row(path, qualname, node.lineno, len(methods), fractions)
     return rows

@@ -350,3 +350,22 @@ def test_unstable_dependency():
     assert row["score"] == pytest.approx(5 / 12)
     assert row["evidence"]["instability"] == pytest.approx(0.25)
     assert row["evidence"]["dependency_instability"] == pytest.approx(2 / 3)
+
+
+def test_fat_interface_of_a_class():
+    methods = "".join(f"    def m{i}(self):\n        return {i}\n" for i in range(10))
+    sources = {
+        "svc.py": f"class Service:\n{methods}    def _hidden(self):\n        return None\n",
+        # uses m0 and m1 of the 10 public methods: 0.2
+        "u1.py": "from svc import Service\n\nService().m0()\nholder.m1\n",
+        # uses m2: 0.1; _hidden is not public
+        "u2.py": "from svc import Service\n\ns = Service()\ns.m2()\ns._hidden()\n",
+        # uses m3 by name but never imports the class: not a user
+        "u3.py": "thing.m3()\n",
+    }
+    trees = {path: ast.parse(text) for path, text in sources.items()}
+    rows = hotspots(trees, {}, module_graph(trees)["modules"])
+    (row,) = by_kind(rows, "fat-interface")
+    assert (row["path"], row["symbol"], row["line"]) == ("svc.py", "Service", 1)
+    assert row["evidence"]["users"] == {"u1": 0.2, "u2": 0.1}
+    assert row["score"] == pytest.approx(10 * (1 - 0.15))

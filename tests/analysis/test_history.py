@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -326,3 +327,25 @@ def test_bad_paths_and_revisions_are_usage_errors(scenario: Repo, tmp_path: Path
     empty = Repo(tmp_path / "empty")
     with pytest.raises(UsageError, match="does not name a commit"):
         mine(empty.path)
+
+
+def test_kill_9_mid_run_leaves_a_store_the_next_run_continues(scenario: Repo, tmp_path: Path):
+    store_path = tmp_path / "killed.db"
+    script = (
+        "import os, signal, sys\n"
+        "from harness.analysis.history import mine\n"
+        "from harness.store import Store\n"
+        "def die(label, done, total):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "mine(sys.argv[1], store=Store(sys.argv[2]), progress=die, batch_size=3)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", script, str(scenario.path), str(store_path)],
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == -9
+    with db.Store(store_path) as store:
+        (line,) = db.history_lines(store, str(scenario.path / ".git"))
+        assert line["commits"] == 3
+        resumed = _mine(scenario, store, batch_size=3)
+    assert resumed["mined"] == 7
+    assert _without_mined(resumed) == _without_mined(_mine(scenario))

@@ -229,18 +229,16 @@ def test_versions_sort_numerically_with_prereleases_first():
 
 def test_parse_tags_reads_annotated_lightweight_and_nested_tags():
     c1, c2, t1, t2 = "1" * 40, "2" * 40, "a" * 40, "b" * 40
-    output = (
-        "\n".join(
-            [
-                f"refs/tags/v1\0commit\0{c1}\0\0\02024-01-01T00:00:00+00:00\0",
-                f"refs/tags/v2\0tag\0{t1}\0commit\0{c2}\0"
-                "2024-02-01T10:00:00+01:00\0"
-                "2024-01-15T00:00:00+00:00",
-                f"refs/tags/v3\0tag\0{t2}\0tag\0{t1}\02024-03-01T00:00:00+00:00\0",
-                f"refs/tags/tree\0tree\0{'c' * 40}\0\0\0\0",
-            ]
+    # "\x00", not "\0": a formatter joining "\0" "2024" would make it the octal "\02024"
+    output = "".join(
+        "\x00".join(fields) + "\n"
+        for fields in (
+            ("refs/tags/v1", "commit", c1, "", "", "2024-01-01T00:00:00+00:00", ""),
+            ("refs/tags/v2", "tag", t1, "commit", c2, "2024-02-01T10:00:00+01:00",
+             "2024-01-15T00:00:00+00:00"),
+            ("refs/tags/v3", "tag", t2, "tag", t1, "2024-03-01T00:00:00+00:00", ""),
+            ("refs/tags/tree", "tree", "c" * 40, "", "", "", ""),
         )
-        + "\n"
     )
     assert rel.nested_tag_refs(output) == ["refs/tags/v3"]
     tags = rel.parse_tags(output, {"refs/tags/v3": c2})

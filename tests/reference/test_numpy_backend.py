@@ -30,7 +30,8 @@ def rand(*shape, dtype=np.float64, low=-1.0, high=1.0):
 def test_backend_implements_every_op():
     assert check_backend(B) == []
     assert check_backend(backend.load("numpy")) == []
-    assert sorted(B.__all__) == sorted(OPS)
+    assert sorted(B.__all__) == sorted([*OPS, "EXECUTION"])
+    assert B.EXECUTION == "eager"
 
 
 def test_import_loads_no_other_framework():
@@ -569,6 +570,7 @@ GRAD_CASES = {
     ),
 }
 NOT_DIFFERENTIABLE = {
+    "set_device",
     "equal",
     "not_equal",
     "greater",

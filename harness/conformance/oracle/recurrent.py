@@ -30,8 +30,14 @@ def _mm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 # --- cells: (x_t, states) -> (output_t, new_states) ---------------------------------------
 
 
+def _units(config: dict[str, Any]) -> int:
+    if "units" not in config:
+        raise UsageError("a recurrent layer config needs 'units'")
+    return int(config["units"])
+
+
 def _unpack(config: dict[str, Any], weights: list[np.ndarray], gates: int) -> tuple:
-    units = int(config["units"])
+    units = _units(config)
     use_bias = config.get("use_bias", True)
     expected = 3 if use_bias else 2
     if len(weights) != expected:
@@ -152,7 +158,7 @@ def _run_rnn(
     batch, steps = x.shape[0], x.shape[1]
     if steps == 0:
         raise UsageError(f"{kind} needs at least one time step")
-    units = int(config["units"])
+    units = _units(config)
     states = [np.zeros((batch, units)) for _ in range(n_states)]
     keep = None if mask is None else np.asarray(mask, dtype=bool)
     if keep is not None and keep.shape != (batch, steps):
@@ -186,9 +192,12 @@ def _rnn_layer(kind: str) -> Callable:
         training: bool = False,
         mask: Any = None,
     ) -> Any:
-        x = inputs[0] if isinstance(inputs, list) else inputs
+        if isinstance(inputs, list):
+            if len(inputs) != 1:
+                raise UsageError(f"{kind}: initial states are not modelled by the oracle")
+            inputs = inputs[0]
         return _run_rnn(
-            kind, config, weights, x, mask, bool(config.get("zero_output_for_mask", False))
+            kind, config, weights, inputs, mask, bool(config.get("zero_output_for_mask", False))
         )
 
     layer.__name__ = kind.lower()

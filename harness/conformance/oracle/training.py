@@ -108,15 +108,11 @@ def _layer_training(kind: str, config: dict[str, Any]) -> bool:
 
 
 def _registry() -> tuple[Any, Any]:
-    """The oracle's ``forward`` and ``compute_mask``, with every formula module loaded."""
-    from harness.conformance import oracle
-
-    # Load the registry before importing core: oracle._load skips loading once anything
-    # is registered, and importing core registers its layers.
-    oracle.layers()
+    """The oracle's ``forward`` and ``compute_mask`` (imported late: they load every formula)."""
+    from harness.conformance.oracle import forward
     from harness.conformance.oracle.core import compute_mask
 
-    return oracle.forward, compute_mask
+    return forward, compute_mask
 
 
 def _forward(

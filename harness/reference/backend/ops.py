@@ -18,6 +18,12 @@ Conventions shared by every op:
   library with NumPy and converted, so that every backend sees the same numbers.
 
 ``OPS`` lists the names; ``check_backend(module)`` verifies that a backend provides them.
+
+Besides the ops, a backend module defines ``EXECUTION``: ``"eager"`` when ops compute at once
+(NumPy, TensorFlow eager, JAX, PyTorch), ``"graph"`` when they build a symbolic graph that only
+``compile(fn)`` evaluates (Theano, PyTensor). Callers run graph backends through ``compile``;
+``compile(fn)`` must accept NumPy arrays and nested lists of them as arguments and return
+concrete results, caching one compiled function per argument signature (shapes and dtypes).
 """
 
 from __future__ import annotations
@@ -44,7 +50,11 @@ OPS: dict[str, str] = {
         "(fn) -> callable; the backend's compiled form of a pure function of tensors "
         "(tf.function, jax.jit, torch.compile, a compiled graph); identity on numpy"
     ),
-    "device_names": "() -> list[str]; devices this backend sees, e.g. ['cpu:0']",
+    "device_names": "() -> list[str]; devices this backend sees, e.g. ['cpu:0', 'gpu:0']",
+    "set_device": (
+        "(name) -> None; place tensors created from now on on 'cpu', 'gpu' or 'gpu:N' "
+        "(ValueError naming the devices seen when that device is absent)"
+    ),
     # --- math.py -------------------------------------------------------------------
     "add": "(a, b)", "subtract": "(a, b)", "multiply": "(a, b)", "divide": "(a, b)",
     "negative": "(x)", "power": "(x, p)", "square": "(x)", "sqrt": "(x)", "exp": "(x)",

@@ -18,6 +18,7 @@ from harness.reference.backend.numpy.core import (
     pad,
     repeat,
     reshape,
+    set_device,
     shape,
     slice_axis,
     squeeze,
@@ -92,7 +93,12 @@ from harness.reference.backend.numpy.nn import (
 )
 from harness.reference.backend.numpy.rnn import rnn
 
+#: ops compute at once (see ops.py)
+EXECUTION = "eager"
+
 __all__ = [
+    "EXECUTION",
+    "set_device",
     "abs",
     "add",
     "all",

@@ -185,6 +185,12 @@ def device_names() -> list[str]:
     return ["cpu:0"]
 
 
+def set_device(name: str) -> None:
+    """NumPy computes on the CPU only; any other device is an error."""
+    if name not in ("cpu", "cpu:0"):
+        raise ValueError(f"numpy has no device {name!r}; it sees {device_names()}")
+
+
 def value_and_grad(
     fn: Callable[[list[Any]], Any], values: Sequence[Any], has_aux: bool = False
 ) -> Any:
