@@ -1,6 +1,6 @@
 """Benchmark of one-revision analysis against git's own time for the same data.
 
-    python benchmarks/bench_analyse.py [--modules 80] [--functions 25] [--jobs 0]
+    python benchmarks/bench_analyse.py [--modules 80] [--functions 10] [--jobs 0]
                                        [--repo PATH --rev REV] [--repeat 3]
 
 Generates a synthetic repository (``--modules`` modules of ``--functions`` functions each,
@@ -39,7 +39,7 @@ def _function(m: int, f: int) -> str:
         f"        elif value > {k * 10} and flag:\n            total -= 1"
         for k in range(f % 4 + 1)
     )
-    todo = "  # TODO: simplify #%d" % (m * 100 + f) if f % 7 == 0 else ""
+    todo = f"  # TODO: simplify #{m * 100 + f}" if f % 7 == 0 else ""
     return (
         f"def function_{f}(values, flag=False):{todo}\n"
         f'    """Sum some values of module {m}, function {f}."""\n'
@@ -111,7 +111,7 @@ def timed(action: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", type=int, default=80)
-    parser.add_argument("--functions", type=int, default=25)
+    parser.add_argument("--functions", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=0)
     parser.add_argument("--repo")
     parser.add_argument("--rev", default="HEAD")

@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="compile reports from the store")
     report.add_argument("--out", metavar="DIR")
-    report.add_argument("--store", metavar="DB")
+    report.add_argument("--store", metavar="DB", action="append",
+                        help="store to read (repeat to merge stores from several jobs)")
     report.add_argument("--format", type=_csv, default=None, metavar="html,md,json,junit,sarif")
 
     gate = sub.add_parser("gate", help="decide a pull request")

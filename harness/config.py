@@ -29,6 +29,8 @@ class Settings:
     rev: str = "HEAD"
     jobs: int = 0                           # 0: one per core
     case_timeout_s: float = 120.0
+    coverage_command: str = ""              # `harness run` runs the tests with it ...
+    coverage_file: str = ""                 # ... and feeds this coverage file to analysis
     source: str = field(default="defaults", compare=False)
 
     def with_options(self, **options: Any) -> Settings:

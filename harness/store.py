@@ -485,3 +485,23 @@ def load_history_commits(store: Store, line_id: int) -> pd.DataFrame:
         f"SELECT {', '.join(HISTORY_COMMIT_COLUMNS)} FROM history_commits WHERE line_id = ? "
         "ORDER BY seq", store.conn, params=(line_id,)
     )
+
+
+# --- report loaders ---------------------------------------------------------------------------
+def load_analysis_trend(store: Store, repo: str | None = None) -> list[dict[str, Any]]:
+    """Summary figures of every stored analysis (of ``repo`` if given), oldest first.
+
+    Returns ``[{"run_id", "repo", "rev", "analysed_at", "summary": {...}, "debt_days",
+    "rating"}]``; ``debt_days``/``rating`` are None when the analysis had no debt section.
+    """
+    sql = ("SELECT run_id, repo, rev, json_extract(document, '$.analysed_at'), "
+           "json_extract(document, '$.summary'), json_extract(document, '$.debt.days'), "
+           "json_extract(document, '$.debt.rating') FROM analysis_documents")
+    params: tuple[Any, ...] = ()
+    if repo is not None:
+        sql += " WHERE repo = ?"
+        params = (repo,)
+    rows = store.conn.execute(sql + " ORDER BY run_id", params).fetchall()
+    return [{"run_id": r[0], "repo": r[1], "rev": r[2], "analysed_at": r[3],
+             "summary": json.loads(r[4]) if r[4] else {}, "debt_days": r[5], "rating": r[6]}
+            for r in rows]

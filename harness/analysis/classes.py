@@ -31,6 +31,8 @@ from collections.abc import Iterator
 
 from radon.visitors import ComplexityVisitor
 
+from harness.analysis.statements import walk_statements
+
 GOD_WMC = 47
 GOD_TCC = 1 / 3
 GOD_ATFD = 5
@@ -60,12 +62,13 @@ def class_metrics(tree: ast.Module, source: str) -> list[dict]:
     for name, node in iter_classes(tree):
         methods = class_methods(node)
         wmc = sum(_cyclomatic(method) for method in methods)
+        bodies = [(method, list(_walk_skipping_classes(method))) for method in methods]
         usage: dict[str, set[str]] = {}
-        for method in methods:  # a property and its setter share one name
-            usage.setdefault(method.name, set()).update(_self_usage(method))
+        for method, nodes in bodies:  # a property and its setter share one name
+            usage.setdefault(method.name, set()).update(_self_usage(method, nodes))
         graph_nodes = _cohesion_nodes([method.name for method in methods])
         tcc = _tcc(graph_nodes, usage)
-        atfd = len(_foreign_accesses(methods, module_names))
+        atfd = len(_foreign_accesses(bodies, module_names))
         endline = node.end_lineno or node.lineno
         rows.append(
             {
@@ -86,14 +89,9 @@ def class_metrics(tree: ast.Module, source: str) -> list[dict]:
 
 def iter_classes(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, ast.ClassDef]]:
     """Yield ``(dotted name, ClassDef)`` for every class, outer before inner, in source order."""
-    stack = [(child, prefix) for child in reversed(list(ast.iter_child_nodes(tree)))]
-    while stack:
-        node, scope = stack.pop()
-        if isinstance(node, ast.ClassDef):
-            yield scope + node.name, node
-        if isinstance(node, (ast.ClassDef, *_FUNCTIONS)):
-            scope = scope + node.name + "."
-        stack.extend((child, scope) for child in reversed(list(ast.iter_child_nodes(node))))
+    for scope, stmt in walk_statements(tree, prefix.rstrip(".")):
+        if isinstance(stmt, ast.ClassDef):
+            yield f"{scope}.{stmt.name}".lstrip("."), stmt
 
 
 def class_methods(node: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
@@ -132,11 +130,11 @@ def _receiver_names(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     return {params[0].arg}
 
 
-def _self_usage(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Names used as ``self.<name>`` (attributes and methods alike) anywhere in the method."""
+def _self_usage(method: ast.FunctionDef | ast.AsyncFunctionDef, nodes: list[ast.AST]) -> set[str]:
+    """Names used as ``self.<name>`` (attributes and methods alike) among a method's nodes."""
     receivers = _receiver_names(method)
     used: set[str] = set()
-    for node in _walk_skipping_classes(method):
+    for node in nodes:
         if (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)
@@ -202,9 +200,9 @@ def _tcc(nodes: list[str], usage: dict[str, set[str]]) -> float:
 
 
 def _module_level_names(tree: ast.Module) -> set[str]:
-    """Names bound at module level by imports, classes and functions."""
+    """Names bound by imports (anywhere) and by module-level classes and functions."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for _scope, node in walk_statements(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add((alias.asname or alias.name).split(".")[0])
@@ -220,15 +218,13 @@ def _root_name(expr: ast.expr) -> str | None:
     return expr.id if isinstance(expr, ast.Name) else None
 
 
-def _foreign_accesses(methods: list, module_names: set[str]) -> set[str]:
-    """Distinct foreign data accesses (source text) made by the given methods."""
+def _foreign_accesses(bodies: list[tuple], module_names: set[str]) -> set[str]:
+    """Distinct foreign data accesses (source text) made by (method, its nodes) pairs."""
     found: set[str] = set()
-    for method in methods:
+    for method, nodes in bodies:
         receivers = _receiver_names(method)
-        called = {
-            id(node.func) for node in _walk_skipping_classes(method) if isinstance(node, ast.Call)
-        }
-        for node in _walk_skipping_classes(method):
+        called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
+        for node in nodes:
             if not isinstance(node, ast.Attribute):
                 continue
             if isinstance(node.value, ast.Name) and node.value.id in receivers:

@@ -24,6 +24,8 @@ import ast
 from collections.abc import Iterator
 from itertools import pairwise
 
+from harness.analysis.statements import child_statements
+
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _TRY = tuple(t for t in (ast.Try, getattr(ast, "TryStar", None)) if t is not None)
@@ -62,7 +64,7 @@ def _functions(
     node: ast.AST, prefix: str, in_class: bool
 ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
     """Yield (qualname, node, is_method) for every function under ``node`` (iteratively)."""
-    stack = [(child, prefix, in_class) for child in reversed(list(ast.iter_child_nodes(node)))]
+    stack = [(child, prefix, in_class) for child in reversed(child_statements(node))]
     while stack:
         child, scope, method = stack.pop()
         if isinstance(child, _FUNCTIONS):
@@ -70,9 +72,7 @@ def _functions(
             scope, method = scope + child.name + ".", False
         elif isinstance(child, ast.ClassDef):
             scope, method = scope + child.name + ".", True
-        stack.extend(
-            (grand, scope, method) for grand in reversed(list(ast.iter_child_nodes(child)))
-        )
+        stack.extend((grand, scope, method) for grand in reversed(child_statements(child)))
 
 
 def _is_elif(parent: ast.If) -> bool:

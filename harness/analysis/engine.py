@@ -175,6 +175,19 @@ def _analyse(git: GitRepo, commit: str, chosen: list[Analyser], db: store_mod.St
              coverage: str | None, jobs: int, progress: Progress | None) -> Analysis:
     run_id = db.start_run("analysis", args={"repo": str(git.root), "rev": commit,
                                             "analysers": [a.name for a in chosen]})
+    try:
+        document, stats = _run_stages(git, commit, chosen, db, coverage, jobs, progress)
+    except BaseException:
+        db.finish_run(run_id, "interrupted")  # the run row must not stay 'running' forever
+        raise
+    store_mod.record_analysis(db, run_id, document)
+    db.finish_run(run_id)
+    return Analysis(document, stats, run_id)
+
+
+def _run_stages(git: GitRepo, commit: str, chosen: list[Analyser], db: store_mod.Store,
+                coverage: str | None, jobs: int,
+                progress: Progress | None) -> tuple[dict[str, Any], Stats]:
     entries = git.ls_tree(commit)
     files = [e for e in entries if is_python_path(e.path) and not e.is_symlink]
     links = [{"path": e.path, "reason": "symbolic link"}
@@ -194,9 +207,7 @@ def _analyse(git: GitRepo, commit: str, chosen: list[Analyser], db: store_mod.St
             continue
         ctx.repo_results[analyser.name] = analyser.run(ctx)
         doc_mod.merge_repo_result(ctx.document, analyser.name, ctx.repo_results[analyser.name])
-    store_mod.record_analysis(db, run_id, ctx.document)
-    db.finish_run(run_id)
-    return Analysis(ctx.document, stats, run_id)
+    return ctx.document, stats
 
 
 def _cache_key(analyser: Analyser, entry: TreeEntry) -> str:
@@ -242,11 +253,12 @@ def _compute_blobs(ctx: Context, tasks: dict[tuple[str, str], list[str]],
     if jobs > 1 and len(work) >= _POOL_MIN_BLOBS:
         with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
             chunk = max(1, len(work) // (jobs * 4))
-            for unit, payloads in zip(units, pool.map(_analyse_blob_task, work, chunksize=chunk)):
+            answers = pool.map(_analyse_blob_task, work, chunksize=chunk)
+            for unit, payloads in zip(units, answers, strict=True):
                 results[unit] = payloads
                 report()
     else:
-        for unit, task in zip(units, work):
+        for unit, task in zip(units, work, strict=True):
             results[unit] = analyse_blob(*task)
             report()
     return results

@@ -22,7 +22,7 @@ from harness.errors import UsageError
 
 @dataclass(frozen=True)
 class TreeEntry:
-    """One file of a tree: repo-relative ``path`` with ``/``, blob ``sha``, git ``mode``, ``size``."""
+    """One file of a tree: repo-relative ``path`` (``/``), blob ``sha``, git ``mode``, ``size``."""
 
     path: str
     sha: str

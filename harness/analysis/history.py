@@ -46,6 +46,7 @@ def mine(repo: str | Path, rev: str = "HEAD", store: db.Store | None = None,
     """
     git = Git(repo)
     tip = git.commit(rev)
+    export = prs.load_export(pulls_export) if pulls_export else None
     options = (coupling_min_support, coupling_min_degree, max_changeset)
     with contextlib.ExitStack() as stack:
         if store is None:
@@ -61,7 +62,6 @@ def mine(repo: str | Path, rev: str = "HEAD", store: db.Store | None = None,
                 db.history_touch_line(store, line["id"])
                 return {**cached, "mined": 0}
         mined = _mine_new(git, store, line, tip, batch_size, progress)
-        export = prs.load_export(pulls_export) if pulls_export else None
         result = _aggregate(git, store, line["id"], tip, tags_output, export, options)
         db.history_put_result(store, line["id"], key, result)
         return {**result, "mined": mined}

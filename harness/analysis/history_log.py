@@ -7,6 +7,7 @@ token by token, so memory stays bounded by one commit whatever the length of his
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Generator, Iterable, Iterator
@@ -22,7 +23,8 @@ LOG_FORMAT = "%x1e" + "%x00".join(LOG_FIELDS)
 _CONFIG = ("-c", "core.quotepath=off", "-c", "log.showSignature=false",
            "-c", "i18n.logOutputEncoding=UTF-8", "-c", "diff.renames=true")
 _SUBMODULE_MODE = b"160000"
-ZERO_SHA = "0" * 40
+_ANGLE = re.compile(r"[<>\n]")
+_IDENTITY = re.compile(r"^(.*?) ?<([^<>]*)>$")
 
 
 def text(raw: bytes) -> str:
@@ -99,17 +101,19 @@ class Git:
 
     def mailmap(self, tip: str, identities: list[tuple[str, str]]) -> dict[tuple[str, str],
                                                                           tuple[str, str]]:
-        """Identities mapped through ``.mailmap`` (of ``tip``, and of the worktree if any)."""
-        if not identities:
-            return {}
-        lines = "".join(f"{n} <{e}>\n" for n, e in identities).encode("utf-8")
+        """Identities mapped through ``.mailmap`` (of ``tip``, and of the worktree if any);
+        an identity git could not read back unambiguously (``<`` in a name) stays as it is."""
+        mapped = {ident: ident for ident in identities}
+        plain = [i for i in identities if not _ANGLE.search(i[0] + i[1])]
+        if not plain:
+            return mapped
+        lines = "".join(f"{n} <{e}>\n" for n, e in plain).encode("utf-8")
         out = self.run("-c", f"mailmap.blob={tip}:.mailmap", "check-mailmap", "--stdin",
                        input=lines)
-        mapped = {}
-        for ident, line in zip(identities, text(out).split("\n")[:len(identities)],
-                               strict=True):
-            name, _, email = line.rpartition(" <")
-            mapped[ident] = (name, email[:-1] if email.endswith(">") else email)
+        for ident, line in zip(plain, text(out).split("\n")[:len(plain)], strict=True):
+            match = _IDENTITY.match(line)
+            if match:
+                mapped[ident] = (match.group(1), match.group(2))
         return mapped
 
     def log(self, tip: str, exclude: Iterable[str]) -> Generator[Commit, None, None]:

@@ -20,6 +20,8 @@ import ast
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
+from harness.analysis.statements import walk_statements
+
 _ABSTRACT_BASES = {"ABC", "Protocol"}
 _ABSTRACT_DECORATORS = {
     "abstractmethod",
@@ -100,7 +102,7 @@ def import_targets(path: str, tree: ast.Module, index: dict[str, str]) -> list[t
     own = module_name(path)
     package = own if is_package(path) else own.rpartition(".")[0]
     found: list[tuple[int, str, str | None, str | None]] = []
-    for node in ast.walk(tree):
+    for _scope, node in walk_statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _deepest(alias.name, index)
@@ -182,7 +184,7 @@ def _last_name(expr: ast.expr) -> str | None:
 
 
 def _abstractness(tree: ast.Module) -> float:
-    classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    classes = [node for _scope, node in walk_statements(tree) if isinstance(node, ast.ClassDef)]
     if not classes:
         return 0.0
     return sum(1 for node in classes if is_abstract(node)) / len(classes)

@@ -4,19 +4,22 @@
 - ``tree``: the whole set of Python files of a revision, ``run(ctx)``; cached per tree digest.
 - ``repo``: needs the repository, options or the assembled document, ``run(ctx)``; not cached.
 
-An analyser's version is a digest of its module's source (plus the versions of libraries it
-delegates to), so editing an analyser invalidates exactly its cache entries. Analyser modules
+An analyser's version is a digest of its module's source and of the harness modules it imports
+(plus the versions of libraries it delegates to), so editing an analyser or a helper it uses
+invalidates exactly the cache entries that depend on it. Analyser modules
 are imported only when they run.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
@@ -48,16 +51,41 @@ class Analyser:
 
 @cache
 def version_of(module: str, libraries: tuple[str, ...]) -> str:
-    """A 16-hex digest of ``module``'s source file and the ``__version__`` of ``libraries``."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(f"analyser module {module} is not installed", name=module)
+    """A 16-hex digest of ``module``'s source, the sources of the harness modules it imports
+    (transitively) and the ``__version__`` of ``libraries``."""
     digest = hashlib.sha1()
-    with open(spec.origin, "rb") as handle:
-        digest.update(handle.read())
+    for name, source in sorted(_harness_sources(module).items()):
+        digest.update(name.encode() + b"\0" + source)
     for library in libraries:
         digest.update(f"{library}={importlib.import_module(library).__version__}".encode())
     return digest.hexdigest()[:16]
+
+
+def _harness_sources(module: str) -> dict[str, bytes]:
+    """Source bytes of ``module`` and of every ``harness`` module it imports, transitively."""
+    sources: dict[str, bytes] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        if name in sources:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None  # 'from harness.x import SomeName': the name is not a module
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            if name == module:
+                raise ModuleNotFoundError(f"analyser module {module} is not installed",
+                                          name=module)
+            continue
+        sources[name] = Path(spec.origin).read_bytes()
+        for node in ast.walk(ast.parse(sources[name])):
+            if isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                pending += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        pending = [p for p in pending if p.startswith("harness.")]
+    return sources
 
 
 REGISTRY: dict[str, Analyser] = {}

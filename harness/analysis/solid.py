@@ -34,7 +34,7 @@ import ast
 from collections import defaultdict
 
 from harness.analysis.classes import class_methods, iter_classes
-from harness.analysis.modules import import_targets, module_index, resolve_imports
+from harness.analysis.modules import import_targets, module_index
 from harness.analysis.type_switch import dotted, type_switches
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -56,7 +56,7 @@ def hotspots(
         rows += [_row("type-switch", "OCP", path, **found) for found in type_switches(tree)]
     rows += _refused_bequests(trees, index, imports)
     rows += _fat_interfaces(trees, index, imports)
-    rows += _unstable_dependencies(trees, modules, index)
+    rows += _unstable_dependencies(modules, imports)
     rows.sort(key=lambda row: (-row["score"], row["path"], row["line"], row["kind"]))
     return rows
 
@@ -217,13 +217,12 @@ def _refusal(method: _Function, base: _Function) -> tuple[float, dict] | None:
 
 # -- ISP ---------------------------------------------------------------------------------
 def _attribute_uses(tree: ast.Module) -> dict[str, set[str]]:
-    """Map the dotted text of an attribute's object -> attribute names used on it."""
+    """Map the dotted text of an attribute's object -> attribute names used on it ("" for an
+    object that is not a dotted name, such as ``f().attr``)."""
     uses: dict[str, set[str]] = defaultdict(set)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
-            owner = dotted(node.value)
-            if owner:
-                uses[owner].add(node.attr)
+            uses[dotted(node.value)].add(node.attr)
     return uses
 
 
@@ -292,14 +291,14 @@ def _fat_row(path: str, symbol: str, line: int, public: int, fractions: dict) ->
 
 
 # -- DIP ---------------------------------------------------------------------------------
-def _unstable_dependencies(trees, modules: list[dict], index) -> list[dict]:
+def _unstable_dependencies(modules: list[dict], imports: dict[str, list[tuple]]) -> list[dict]:
     instability = {row["module"]: row["instability"] for row in modules}
     rows = []
     for row in modules:
         mine = row["instability"]
-        lines = (
-            resolve_imports(row["path"], trees[row["path"]], index) if row["path"] in trees else {}
-        )
+        lines: dict[str, int] = {}  # first line importing each module
+        for line, target, _name, _bound in imports.get(row["path"], ()):
+            lines[target] = min(lines.get(target, line), line)
         for target in row["imports"]:
             theirs = instability.get(target)
             if theirs is None or theirs <= mine + SDP_MARGIN:

@@ -23,7 +23,8 @@ Module-level ``name = expr`` assignments are followed when a condition uses ``na
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+
+from harness.analysis.statements import own_statements, walk_statements
 
 BACKENDS = (
     "tensorflow",
@@ -95,25 +96,20 @@ class _Finder:
                 )
                 for mark in marks:
                     self._decorator(mark, "<module>", node.lineno)
-        self._scan_body(tree, "")
+        self._scan_body(tree)
 
-    def _scan_body(self, node: ast.AST, prefix: str) -> None:
-        stack = [(child, prefix) for child in ast.iter_child_nodes(node)]
-        while stack:  # iterative: long elif chains must not overflow the interpreter stack
-            child, scope = stack.pop()
-            if isinstance(child, (ast.ClassDef, *_FUNCTIONS)):
-                name = scope + child.name
-                for decorator in child.decorator_list:
+    def _scan_body(self, tree: ast.Module) -> None:
+        for scope, stmt in walk_statements(tree):  # tests under module-level if/try too
+            if isinstance(stmt, (ast.ClassDef, *_FUNCTIONS)):
+                name = f"{scope}.{stmt.name}".lstrip(".")
+                for decorator in stmt.decorator_list:
                     self._decorator(decorator, name, decorator.lineno)
-                if isinstance(child, _FUNCTIONS):
-                    self._scan_function(child, name)
-                stack.extend((grand, name + ".") for grand in ast.iter_child_nodes(child))
-            elif isinstance(child, ast.stmt):  # tests defined under module-level if/try
-                stack.extend((grand, scope) for grand in ast.iter_child_nodes(child))
+                if isinstance(stmt, _FUNCTIONS):
+                    self._scan_function(stmt, name)
 
     def _scan_function(self, func: ast.AST, name: str) -> None:
         is_test = name.rpartition(".")[2].startswith("test")
-        for node in _walk_own_body(func):
+        for node in own_statements(func):
             if isinstance(node, ast.If) and id(node) not in self.elifs:
                 self._if_chain(node, name, is_test)
 
@@ -252,16 +248,6 @@ def _conjunction(earlier: list[ast.expr], test: ast.expr | None) -> ast.expr:
     if test is not None:
         values.append(test)
     return values[0] if len(values) == 1 else ast.BoolOp(op=ast.And(), values=values)
-
-
-def _walk_own_body(func: ast.AST) -> Iterator[ast.AST]:
-    """Walk a function body without entering nested functions or classes."""
-    stack = list(ast.iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (ast.ClassDef, *_FUNCTIONS, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
 
 
 def _skips(body: list[ast.stmt], is_test: bool) -> bool:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+
+from harness.analysis.statements import walk_statements
 
 _KIND_NAME = re.compile(r"(^|_)(kind|type|typ|backend|cls|class|klass|dtype|format)$")
 _SWITCH_MIN = 4
@@ -29,7 +30,7 @@ def type_switches(tree: ast.Module) -> list[dict]:
     """
     rows: list[dict] = []
     chained: set[int] = set()
-    for scope, node in _scoped_nodes(tree, ""):
+    for scope, node in walk_statements(tree):
         if isinstance(node, ast.If) and id(node) not in chained:
             branches: list[list[tuple[str, str, str]]] = []
             current = node
@@ -57,17 +58,6 @@ def type_switches(tree: ast.Module) -> list[dict]:
             )
     rows.sort(key=lambda row: row["line"])
     return rows
-
-
-def _scoped_nodes(node: ast.AST, scope: str) -> Iterator[tuple[str, ast.AST]]:
-    """Yield (enclosing function/class qualname, node) for every node under ``node``."""
-    stack = [(scope, child) for child in ast.iter_child_nodes(node)]
-    while stack:  # iterative: deeply nested code must not overflow the interpreter stack
-        inner, child = stack.pop()
-        yield inner, child
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            inner = f"{inner}.{child.name}".lstrip(".")
-        stack.extend((inner, grand) for grand in ast.iter_child_nodes(child))
 
 
 def _type_tests(test: ast.expr) -> list[tuple[str, str, str]]:

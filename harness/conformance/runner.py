@@ -58,12 +58,12 @@ def pytest_args(backends: list[str], settings: Settings, select: str | None,
         args += ["--dtype", dtype]
     if select:
         args += ["-k", select]
-    if jobs not in (None, "0", "1"):
-        args += ["-n", str(jobs)]
-    if progress == "rich":
-        args += ["-p", "no:terminal"]
-    else:
-        args += ["-q", "--tb=no", "--no-header", "-rN", "--disable-warnings"]
+    # several processes by default, so that a case that kills its process fails alone
+    jobs = "auto" if jobs is None else str(jobs)
+    if jobs not in ("0", "1"):
+        args += ["-n", jobs]
+    # our own progress and matrix replace pytest's terminal output
+    args += ["-p", "no:terminal"]
     return args
 
 
@@ -101,7 +101,8 @@ def run_suite(backends: list[str], settings: Settings, select: str | None = None
         raise UsageError(f"no conformance case matches --select {select!r}" if select
                          else "the conformance suite collected no case")
     if rc in (2, 3, 4):
-        raise UsageError(f"pytest could not run the conformance suite (exit {int(rc)})")
+        raise UsageError(f"pytest could not run the conformance suite (exit {int(rc)}); "
+                         f"run `pytest {suite_files.suites_dir()} --backend ...` for details")
     return run_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -11,10 +12,10 @@ from gitrepo import GitRepoBuilder
 from radon.raw import analyze
 
 from harness.analysis.engine import analyse
-from harness.analysis.registry import REGISTRY, select
+from harness.analysis.registry import REGISTRY, _harness_sources, select
 from harness.cli import main
 from harness.errors import UsageError
-from harness.store import Store, load_analysis
+from harness.store import Store, load_analysis, load_analysis_frame
 
 CORE = '''\
 """Core."""
@@ -35,6 +36,7 @@ LATER = '''
 def later():  # TODO(carol): tidy
     return MESSAGE
 '''
+SHAPES = "class Square:\n    def area(self):\n        return self.side ** 2\n"
 LATIN = "# -*- coding: latin-1 -*-\n# HACK caf\xe9 workaround\nNAME = 'caf\xe9'\n"
 
 CONTRACT_KEYS = {
@@ -69,7 +71,7 @@ def repo(tmp_path_factory):
     r.write("data.bin", b"\x00\xff" * 10)
     r.commit("legacy files", author="Bob", date="2020-03-01T08:00:00+01:00")
     r.git("checkout", "-q", "main")
-    r.write("pkg/shapes.py", "class Square:\n    def area(self):\n        return self.side ** 2\n")
+    r.write("pkg/shapes.py", SHAPES)
     r.commit("shapes", author="Carol", date="2020-02-01T00:00:00+00:00")
     r.merge("feature", author="Alice", date="2020-04-01T00:00:00+00:00")
     r.tag("v1.0", message="first release", date="2020-04-01T00:00:00+00:00")
@@ -146,7 +148,7 @@ def test_functions_classes_modules_and_summary(result):
     assert set(modules) == {"pkg/__init__.py", "pkg/core.py", "pkg/latin.py", "pkg/shapes.py"}
     assert modules["pkg/core.py"]["module"] == "pkg.core"
     sources = {"pkg/__init__.py": "", "pkg/core.py": CORE + LATER, "pkg/latin.py": LATIN,
-               "pkg/shapes.py": "class Square:\n    def area(self):\n        return self.side ** 2\n"}
+               "pkg/shapes.py": SHAPES}
     assert {p: m["sloc"] for p, m in modules.items()} == {
         p: analyze(s).sloc for p, s in sources.items()}
     summary = result["summary"]
@@ -270,3 +272,53 @@ def test_registry_orders_dependencies_and_puts_debt_last():
     assert set(everything) == set(REGISTRY) - {"history"}
     with pytest.raises(UsageError):
         select(["nope"])
+
+
+SKIPPING_TEST = '''\
+import pytest
+from keras import backend as K
+
+
+@pytest.mark.skipif(K.backend() == "jax", reason="no jax")
+def test_a():
+    pass
+'''
+
+
+def test_identical_blobs_at_two_paths_keep_their_own_paths(tmp_path):
+    r = GitRepoBuilder(tmp_path / "twins")
+    r.write("tests/test_one.py", SKIPPING_TEST)
+    r.write("tests/test_two.py", SKIPPING_TEST)
+    r.commit("twins")
+    with Store(tmp_path / "h.db") as store:
+        first = analyse(r.root, store=store, history=False, jobs=1)
+        second = analyse(r.root, store=store, history=False, jobs=1)
+        frame = load_analysis_frame(store, "test_skips")
+    assert first.stats.blobs == 1 and second.stats.blobs_computed == 0
+    for doc in (first.document, second.document):
+        rows = [(s["path"], s["test"], s["line"], s["backends"]) for s in doc["test_skips"]]
+        assert rows == [("tests/test_one.py", "test_a", 5, ["jax"]),
+                        ("tests/test_two.py", "test_a", 5, ["jax"])]
+    assert list(frame["path"]) == ["tests/test_one.py", "tests/test_two.py"]
+
+
+def test_analyser_versions_follow_the_helpers_they_import():
+    sources = _harness_sources("harness.analysis.todos")
+    assert {"harness.analysis.todos", "harness.analysis.git"} <= set(sources)
+    alone = hashlib.sha1(b"harness.analysis.todos\0" + sources["harness.analysis.todos"])
+    assert REGISTRY["todos"].version != alone.hexdigest()[:16]
+    assert REGISTRY["complexity"].version != REGISTRY["cognitive"].version
+
+
+def test_runs_are_recorded_finished_or_interrupted(repo, tmp_path):
+    junk = tmp_path / "junk.cov"
+    junk.write_text("not coverage")
+    with Store(tmp_path / "h.db") as store:
+        done = analyse(repo.root, store=store, history=False, analysers=["todos"], jobs=1)
+        with pytest.raises(UsageError, match="neither a coverage.py data file"):
+            analyse(repo.root, store=store, history=False, jobs=1, coverage=str(junk))
+        failed = store.latest_run("analysis")
+        assert store.run_info(done.run_id)["status"] == "finished"
+        assert failed != done.run_id and store.run_info(failed)["status"] == "interrupted"
+        assert load_analysis(store)["rev"] == repo.head()  # only the finished run has one
+        assert load_analysis(store, run=failed) is None

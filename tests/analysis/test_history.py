@@ -13,6 +13,7 @@ import pytest
 
 from harness import store as db
 from harness.analysis.history import mine
+from harness.analysis.history_log import Git
 from harness.errors import UsageError
 
 ALICE = ("Alice", "alice@corp.io")
@@ -349,3 +350,13 @@ def test_kill_9_mid_run_leaves_a_store_the_next_run_continues(scenario: Repo, tm
         resumed = _mine(scenario, store, batch_size=3)
     assert resumed["mined"] == 7
     assert _without_mined(resumed) == _without_mined(_mine(scenario))
+
+
+def test_mailmap_lookup_keeps_identities_git_cannot_read_back(tmp_path: Path):
+    repo = Repo(tmp_path / "mm2")
+    repo.commit("one", {".mailmap": "Ann Real <ann@corp.io> <a@old.io>\n"}, who=ALICE, day=1)
+    mapped = Git(repo.path).mailmap(repo.git("rev-parse", "HEAD"), [
+        ("ann", "a@old.io"), ("A <B>", "c@d.io"), ("", "e@f.io"), ("X", "")])
+    assert mapped == {("ann", "a@old.io"): ("Ann Real", "ann@corp.io"),
+                      ("A <B>", "c@d.io"): ("A <B>", "c@d.io"),
+                      ("", "e@f.io"): ("", "e@f.io"), ("X", ""): ("X", "")}

