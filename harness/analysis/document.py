@@ -49,20 +49,12 @@ def _functions(ctx: Context) -> list[dict]:
     return rows
 
 
-def module_name(path: str) -> str:
-    """Dotted module name of a repo-relative path (``src/`` layout and ``__init__`` aware)."""
-    parts = path[:-3].split("/") if path.endswith(".py") else path.split("/")
-    if parts[0] == "src" and len(parts) > 1:
-        parts = parts[1:]
-    if parts[-1] == "__init__" and len(parts) > 1:
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
 def _modules(ctx: Context) -> list[dict]:
     radon = _results(ctx, "complexity")
     graph = ctx.module_rows()
     if not graph:  # the import graph was not selected: one row per measured file
+        from harness.analysis.modules import module_name  # same names as the graph's
+
         graph = [{"path": path, "module": module_name(path), "ca": None, "ce": None,
                   "instability": None} for path in sorted(radon)]
     rows = []

@@ -22,7 +22,7 @@ ALL_CHECKS = (
 
 #: the checks most layer cases get
 LAYER_CHECKS = ("shape", "forward", "backward", "serialization", "determinism",
-                "batch_invariance", "edge_values", "dtype")
+                "batch_invariance", "edge_values", "dtype", "compiled")
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,24 @@ def check_edge_values(ctx: Context) -> CheckResult:
         comparisons.append(compare(got, oracle_forward(ctx, built, nan_in, mask), tol,
                                    "NaN input"))
     return CheckResult.from_comparisons(comparisons, tol)
+
+
+@register("compiled")
+def check_compiled(ctx: Context) -> CheckResult:
+    """The backend's compiled forward (each of its compile variants, e.g. XLA) equals eager."""
+    case: Case = ctx.case
+    target = ctx.target
+    variants = getattr(target, "compile_variants", lambda: {})()
+    if not variants:
+        return CheckResult.skip(f"the {target.backend} backend has no compiler")
+    built = built_for(ctx)
+    inputs = data.inputs(case, ctx.dtype)
+    mask = data.mask(case)
+    eager = target.forward(built, inputs, training=case.training, mask=mask)
+    tol = ctx.tol()
+    comparisons = [
+        compare(target.compiled_forward(built, inputs, case.training, mask, **options), eager,
+                tol, f"compiled ({name})")
+        for name, options in variants.items()
+    ]
+    return CheckResult.from_comparisons(comparisons, tol)

@@ -81,8 +81,54 @@ class ReferenceTarget:
     def set_weights(self, built: Built, weights: list[np.ndarray]) -> None:
         built.layer.set_weights([data.cast(np.asarray(w), built.dtype) for w in weights])
 
+    @property
+    def graph(self) -> bool:
+        """True for backends whose ops only build a graph (Theano, PyTensor)."""
+        return getattr(self.K.active(), "EXECUTION", "eager") == "graph"
+
+    def _pure_forward(self, built: Built, training: bool, with_mask: bool) -> Any:
+        """forward(xs, ws[, mask]) -> outputs: a pure function of inputs and weight values."""
+        from harness.reference.variables import StatelessScope
+
+        layer, variables = built.layer, built.layer.weights
+
+        def forward(xs: list[Any], ws: list[Any], *mask: Any) -> list[Any]:
+            with StatelessScope(dict(zip(variables, ws))):
+                kwargs: dict[str, Any] = {"training": training}
+                if with_mask:
+                    kwargs["mask"] = mask[0]
+                out = layer(self._arg(built, list(xs)), **kwargs)
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+
+        return forward
+
+    def compile_variants(self) -> dict[str, dict[str, Any]]:
+        """Named option sets for ``compile`` (e.g. TensorFlow with and without XLA); empty when
+        the backend has no compiler (NumPy)."""
+        module = self.K.active()
+        return dict(getattr(module, "COMPILE_VARIANTS", {}))
+
+    def compiled(self, built: Built, training: bool, with_mask: bool, **options: Any) -> Any:
+        """The backend's compiled forward, one per layer, mode and options (cached)."""
+        key = ("compiled", training, with_mask, tuple(sorted(options.items())))
+        if key not in built.extra:
+            built.extra[key] = self.K.compile(self._pure_forward(built, training, with_mask),
+                                              **options)
+        return built.extra[key]
+
+    def compiled_forward(self, built: Built, inputs: list[np.ndarray], training: bool = False,
+                         mask: np.ndarray | None = None, **options: Any) -> list[np.ndarray]:
+        """Outputs of the compiled forward (tf.function, jax.jit, torch.compile, a graph)."""
+        fn = self.compiled(built, training, mask is not None, **options)
+        xs = [data.cast(x, built.dtype) for x in inputs]
+        ws = [w.numpy() for w in built.layer.weights]
+        outs = fn(xs, ws, mask) if mask is not None else fn(xs, ws)
+        return [np.asarray(self.K.to_numpy(o)) for o in outs]
+
     def forward(self, built: Built, inputs: list[np.ndarray], training: bool = False,
                 mask: np.ndarray | None = None) -> list[np.ndarray]:
+        if self.graph:
+            return self.compiled_forward(built, inputs, training, mask)
         arg = self._arg(built, self._tensors(inputs, built.dtype))
         kwargs: dict[str, Any] = {"training": training}
         if mask is not None:
@@ -112,34 +158,43 @@ class ReferenceTarget:
                   wrt_inputs: list[int], training: bool = False,
                   mask: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradients of sum(output * cotangent) by the backend's own autodiff."""
-        from harness.reference.variables import StatelessScope
-
         K = self.K
-        layer = built.layer
-        trainable = [v for v, t in zip(layer.weights, built.trainable) if t]
-        tensors = self._tensors(inputs, built.dtype)
-        cots = [K.convert_to_tensor(data.cast(c, built.dtype)) for c in cotangents]
-        m = None if mask is None else K.convert_to_tensor(mask, dtype="bool")
+        trainable_idx = [i for i, t in enumerate(built.trainable) if t]
+        forward = self._pure_forward(built, training, mask is not None)
         n_in = len(wrt_inputs)
 
-        def objective(values: list[Any]) -> Any:
-            xs = list(tensors)
-            for k, i in enumerate(wrt_inputs):
-                xs[i] = values[k]
-            with StatelessScope(dict(zip(trainable, values[n_in:]))):
-                kwargs: dict[str, Any] = {"training": training}
-                if m is not None:
-                    kwargs["mask"] = m
-                out = layer(self._arg(built, xs), **kwargs)
-            outs = out if isinstance(out, (list, tuple)) else [out]
-            total = None
-            for o, c in zip(outs, cots):
-                term = K.sum(K.multiply(o, c))
-                total = term if total is None else K.add(total, term)
-            return total
+        def grads_of(xs: list[Any], ws: list[Any], cots: list[Any], *mask_arg: Any) -> list[Any]:
+            def objective(values: list[Any]) -> Any:
+                x_now = list(xs)
+                for k, i in enumerate(wrt_inputs):
+                    x_now[i] = values[k]
+                w_now = list(ws)
+                for k, i in enumerate(trainable_idx):
+                    w_now[i] = values[n_in + k]
+                total = None
+                for o, c in zip(forward(x_now, w_now, *mask_arg), cots):
+                    term = K.sum(K.multiply(o, c))
+                    total = term if total is None else K.add(total, term)
+                return total
 
-        start = [tensors[i] for i in wrt_inputs] + [v.value for v in trainable]
-        _, grads = K.value_and_grad(objective, start)
+            start = [xs[i] for i in wrt_inputs] + [ws[i] for i in trainable_idx]
+            return list(K.value_and_grad(objective, start)[1])
+
+        xs = [data.cast(x, built.dtype) for x in inputs]
+        ws = [w.numpy() for w in built.layer.weights]
+        cots = [data.cast(c, built.dtype) for c in cotangents]
+        args: list[Any] = [xs, ws, cots] + ([mask] if mask is not None else [])
+        if self.graph:
+            key = ("grads", training, mask is not None, tuple(wrt_inputs))
+            if key not in built.extra:
+                built.extra[key] = K.compile(grads_of)
+            grads = built.extra[key](*args)
+        else:
+            args[0] = self._tensors(inputs, built.dtype)
+            args[2] = [K.convert_to_tensor(c) for c in cots]
+            if mask is not None:
+                args[3] = K.convert_to_tensor(mask, dtype="bool")
+            grads = grads_of(*args)
         as_np = [np.asarray(K.to_numpy(g), dtype=np.float64) for g in grads]
         return as_np[:n_in], as_np[n_in:]
 

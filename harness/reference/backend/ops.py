@@ -24,6 +24,9 @@ Besides the ops, a backend module defines ``EXECUTION``: ``"eager"`` when ops co
 ``compile(fn)`` evaluates (Theano, PyTensor). Callers run graph backends through ``compile``;
 ``compile(fn)`` must accept NumPy arrays and nested lists of them as arguments and return
 concrete results, caching one compiled function per argument signature (shapes and dtypes).
+A backend with a compiler also defines ``COMPILE_VARIANTS``: named option sets for ``compile``
+that the ``compiled`` check compares with eager execution (e.g. ``{"function": {}, "xla":
+{"jit_compile": True}}``); NumPy has none.
 """
 
 from __future__ import annotations
