@@ -6,6 +6,9 @@ merges them into one matrix.
 
 from __future__ import annotations
 
+import glob
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -43,9 +46,12 @@ def analyse(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def report(session: nox.Session) -> None:
-    """Compile reports/ from the store."""
+    """Compile reports/ from the main store and every per-backend store, merged."""
     session.install("-e", ".")
-    session.run("harness", "report", "--out", "reports", *session.posargs)
+    stores = [".harness/harness.db", *sorted(glob.glob(".harness/stores/*.db"))]
+    args = [arg for store in stores if os.path.exists(store)
+            for arg in ("--store", store)]
+    session.run("harness", "report", "--out", "reports", *args, *session.posargs)
 
 
 @nox.session(python=PYTHON)

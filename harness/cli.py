@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyse.add_argument("path", nargs="?", default=None)
     analyse.add_argument("--rev")
     analyse.add_argument("--history", action=argparse.BooleanOptionalAction, default=True)
+    analyse.add_argument("--trends", choices=("none", "tags", "all"), default=None,
+                         help="metric trends at every release tag (default with --history) "
+                              "or at every first-parent commit too")
+    analyse.add_argument("--pulls-export", metavar="FILE",
+                         help="GitHub API pull request export (JSON) to enrich the history")
     analyse.add_argument("--coverage", metavar="FILE")
     analyse.add_argument("--analysers", type=_csv, metavar="A,B")
     analyse.add_argument("--jobs", type=int, metavar="N")

@@ -31,6 +31,9 @@ class Settings:
     case_timeout_s: float = 120.0
     coverage_command: str = ""              # `harness run` runs the tests with it ...
     coverage_file: str = ""                 # ... and feeds this coverage file to analysis
+    gate_max_cc: int = 10                   # `harness gate`: limits for new and changed code
+    gate_max_cognitive: int = 15
+    gate_todo_needs_issue: bool = True      # a new TODO must link an issue (#12, GH-12, URL)
     source: str = field(default="defaults", compare=False)
 
     def with_options(self, **options: Any) -> Settings:
@@ -77,6 +80,8 @@ def load_settings(start: str | Path = ".") -> Settings:
             if not isinstance(value, list):
                 raise ConfigError(f"{pyproject}: tool.harness.{key} must be a list")
             value = tuple(str(v) for v in value)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{pyproject}: tool.harness.{key} must be true or false")
         elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
             raise ConfigError(f"{pyproject}: tool.harness.{key} must be a number")
         values[key] = value

@@ -95,7 +95,10 @@ class Store:
     def __init__(self, path: str | Path = DEFAULT_PATH):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        # check_same_thread off: the conformance watchdog thread records a hung case while the
+        # main thread is stuck in it; writes are never concurrent within one process
+        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                    check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -193,6 +196,14 @@ class Store:
             "duration_s, message, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, *values, _now()),
         )
+
+    def has_result(self, run_id: int, case: str, check: str, backend: str, dtype: str) -> bool:
+        """Whether a result for this item of the run is recorded already."""
+        row = self.conn.execute(
+            "SELECT 1 FROM conformance_results WHERE run_id = ? AND case_id = ? AND "
+            "check_name = ? AND backend = ? AND dtype = ? LIMIT 1",
+            (run_id, case, check, backend, dtype)).fetchone()
+        return row is not None
 
     def record_results(self, run_id: int, results: Iterable[Mapping[str, Any]]) -> None:
         for result in results:
@@ -505,3 +516,90 @@ def load_analysis_trend(store: Store, repo: str | None = None) -> list[dict[str,
     return [{"run_id": r[0], "repo": r[1], "rev": r[2], "analysed_at": r[3],
              "summary": json.loads(r[4]) if r[4] else {}, "debt_days": r[5], "rating": r[6]}
             for r in rows]
+
+
+# === oracle cache (conformance): float64 oracle results by case digest and oracle version ===
+
+ORACLE_MIGRATION = (
+    "0004_oracle_cache",
+    """
+    CREATE TABLE oracle_cache (
+        key        TEXT PRIMARY KEY,   -- case digest + oracle version + exact inputs/weights
+        payload    BLOB NOT NULL,      -- np.savez of the arrays
+        created_at TEXT NOT NULL
+    );
+    """,
+)
+MIGRATIONS.append(ORACLE_MIGRATION)
+
+
+def oracle_get(store: Store, key: str) -> bytes | None:
+    """The cached oracle payload for ``key``, or None."""
+    row = store.conn.execute("SELECT payload FROM oracle_cache WHERE key = ?", (key,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def oracle_put(store: Store, key: str, payload: bytes) -> None:
+    """Cache an oracle payload (first writer wins: the value is a pure function of the key)."""
+    store.conn.execute("INSERT OR IGNORE INTO oracle_cache VALUES (?, ?, ?)",
+                       (key, payload, _now()))
+
+
+# === trends (issue 6): per-revision metric aggregates ===============================
+# One row per (version, commit): the figures of that commit's tree, so a re-run of trends
+# reads them back instead of aggregating again. ``version`` digests the metric code.
+
+TRENDS_MIGRATION = (
+    "0005_trends",
+    """
+    CREATE TABLE trend_points (
+        version     TEXT NOT NULL,
+        commit_sha  TEXT NOT NULL,
+        point       TEXT NOT NULL,                 -- JSON figures of the commit's tree
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (version, commit_sha)
+    ) WITHOUT ROWID;
+    """,
+)
+MIGRATIONS.append(TRENDS_MIGRATION)
+
+
+def trend_points_get(store: Store, version: str, commits: Iterable[str]) -> dict[str, Any]:
+    """Stored trend points of ``commits`` at ``version``: ``{commit: point}`` (hits only)."""
+    wanted = list(dict.fromkeys(commits))
+    found: dict[str, Any] = {}
+    for start in range(0, len(wanted), _SQL_CHUNK):
+        chunk = wanted[start:start + _SQL_CHUNK]
+        rows = store.conn.execute(
+            "SELECT commit_sha, point FROM trend_points WHERE version = ? "
+            f"AND commit_sha IN ({','.join('?' * len(chunk))})", (version, *chunk),
+        )
+        found.update((sha, json.loads(point)) for sha, point in rows)
+    return found
+
+
+def trend_points_put(store: Store, version: str, items: Iterable[tuple[str, Any]]) -> int:
+    """Store ``(commit, point)`` pairs at ``version`` in one transaction (replacing older
+    ones); returns the number of rows written."""
+    rows = [(version, sha, json.dumps(point), _now()) for sha, point in items]
+    if not rows:
+        return 0
+    store.conn.execute("BEGIN IMMEDIATE")
+    try:
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO trend_points (version, commit_sha, point, created_at) "
+            "VALUES (?, ?, ?, ?)", rows,
+        )
+        store.conn.execute("COMMIT")
+    except BaseException:
+        store.conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def trend_points_count(store: Store, version: str | None = None) -> int:
+    """Number of stored trend points (of ``version`` if given)."""
+    sql, params = "SELECT COUNT(*) FROM trend_points", ()
+    if version is not None:
+        sql, params = sql + " WHERE version = ?", (version,)
+    return int(store.conn.execute(sql, params).fetchone()[0])

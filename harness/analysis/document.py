@@ -112,6 +112,7 @@ def assemble(ctx: Context, blame: dict[str, dict[int, BlameLine]],
         "test_skips": _test_skips(ctx),
         "coupling": [],
         "halstead": {path: m["halstead"] for path, m in sorted(radon.items())},
+        "trends": None,
     }
 
 
@@ -123,6 +124,7 @@ def merge_repo_result(document: dict[str, Any], name: str, result: Any) -> None:
         document["coupling"] = result.get("coupling", [])
         document["people"] = result.get("people")
         document["history_partial"] = bool(result.get("partial", False))
+        document["hotspots"] = [*document["hotspots"], *result.get("churn_hotspots", [])]
     else:
         document[name] = result
 

@@ -103,8 +103,8 @@ def select(names: Iterable[str] | None = None, history: bool = True) -> list[Ana
     """The analysers to run, dependencies included, in a valid order.
 
     ``names`` None means all; an unknown name is a UsageError. ``history`` False drops the
-    history analyser. Order: blob, then tree, then repo analysers, each after its needs;
-    ``debt`` is always last because it reads the whole result.
+    history and trends analysers. Order: blob, then tree, then repo analysers, each after its
+    needs; ``debt`` is always last because it reads the whole result.
     """
     wanted = list(REGISTRY) if names is None else list(names)
     unknown = [name for name in wanted if name not in REGISTRY]
@@ -112,7 +112,7 @@ def select(names: Iterable[str] | None = None, history: bool = True) -> list[Ana
         raise UsageError(f"unknown analyser(s) {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(REGISTRY))}")
     if not history:
-        wanted = [name for name in wanted if name != "history"]
+        wanted = [name for name in wanted if name not in ("history", "trends")]
     ordered: list[str] = []
 
     def visit(name: str) -> None:
@@ -130,8 +130,13 @@ def select(names: Iterable[str] | None = None, history: bool = True) -> list[Ana
     return [REGISTRY[name] for name in ordered]
 
 
-def _call(module: str, function: str, *args: Any) -> Any:
-    return getattr(importlib.import_module(module), function)(*args)
+def _call(module: str, function: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(importlib.import_module(module), function)(*args, **kwargs)
+
+
+def _options(ctx: Any) -> dict[str, Any]:
+    # Options of the command (trends mode, pull request export, jobs) when the engine gives them.
+    return dict(getattr(ctx, "options", None) or {})
 
 
 # --- built-in analysers ---------------------------------------------------------------------
@@ -173,7 +178,20 @@ def _hotspots(ctx: Any) -> Any:
 
 
 def _history(ctx: Any) -> Any:
-    return _call("harness.analysis.history", "mine", ctx.git.root, ctx.commit, ctx.store,
+    result = _call("harness.analysis.history", "mine", ctx.git.root, ctx.commit, ctx.store,
+                   ctx.progress, pulls_export=_options(ctx).get("pulls_export"))
+    # Churn x complexity: total CC of each file at the analysed revision.
+    complexity = {path: payload["result"]["total_cc"]
+                  for path, payload in ctx.blob_results.get("complexity", {}).items()
+                  if payload["result"] is not None}
+    hotspots = _call("harness.analysis.churn", "churn_hotspots", result["churn"], complexity)
+    return {**result, "churn_hotspots": hotspots}
+
+
+def _trends(ctx: Any) -> Any:
+    options = _options(ctx)
+    return _call("harness.analysis.trends", "trends_section", ctx.git.root, ctx.commit,
+                 ctx.store, options.get("trends") or "tags", options.get("jobs") or 0,
                  ctx.progress)
 
 
@@ -199,6 +217,7 @@ for _analyser in (
     Analyser("hotspots", "tree", "harness.analysis.solid", _hotspots,
              needs=("classes", "modules")),
     Analyser("history", "repo", "harness.analysis.history", _history),
+    Analyser("trends", "repo", "harness.analysis.trends", _trends),
     Analyser("coverage", "repo", "harness.analysis.coverage", _coverage),
     Analyser("debt", "repo", "harness.analysis.debt", _debt),
 ):

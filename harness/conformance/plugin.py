@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 import time
 from typing import Any
 
@@ -37,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="dtype(s) for every case (default: float32)")
     group.addoption("--harness-store", dest="harness_store", default=None,
                     help="SQLite store to record into (default .harness/harness.db)")
+    group.addoption("--harness-timeout", dest="harness_timeout", type=float, default=0.0,
+                    help="seconds a case may run before its process is ended (0: no limit; "
+                         "use with -n so that the other cases go on)")
     group.addoption("--harness-progress", dest="harness_progress", default="none",
                     choices=("none", "plain", "rich"), help="progress display")
 
@@ -124,6 +128,9 @@ class Recorder:
         path = (os.environ.get(STORE_ENV) or shared.get(STORE_ENV)
                 or self.config.getoption("harness_store") or ".harness/harness.db")
         self.store = open_store(path)
+        from harness.conformance import expected
+
+        expected.use_store(self.store)
         run = os.environ.get(RUN_ENV) or shared.get(RUN_ENV)
         if run:
             self.run_id = int(run)
@@ -169,6 +176,37 @@ _recorder_key = pytest.StashKey[Recorder]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_recorder_key] = Recorder(config)
     config.addinivalue_line("markers", "harness: a dl-harness conformance item")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _spec(item) is not None:  # open the store first: the oracle cache lives there
+        item.config.stash[_recorder_key]._open()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A watchdog: a case that hangs past --harness-timeout is recorded as an error and its
+    process ends (xdist starts a fresh worker and the run goes on)."""
+    limit = item.config.getoption("harness_timeout")
+    spec = _spec(item)
+    if not limit or spec is None:
+        yield
+        return
+    recorder = item.config.stash[_recorder_key]
+
+    def expire() -> None:
+        try:
+            recorder.record(spec, "error", limit, None, f"hung: no result after {limit:g} s")
+        finally:
+            os._exit(70)
+
+    timer = threading.Timer(limit, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -305,6 +343,11 @@ def _record_crash(config: pytest.Config, report: pytest.TestReport) -> None:
     except KeyError:
         return
     spec = Item(case, parts[1], parts[2], parts[3])
+    recorder = config.stash[_recorder_key]
+    recorder._open()
+    if recorder.store.has_result(recorder.run_id, case.id, spec.check, spec.backend,
+                                 spec.dtype):
+        return  # the worker recorded why it ended (e.g. the timeout watchdog)
     message = str(report.longrepr).strip().splitlines()[-1][:500] if report.longrepr else None
     config.stash[_recorder_key].record(spec, "error", report.duration, None,
                                        f"process crashed: {message}")

@@ -62,6 +62,8 @@ def pytest_args(backends: list[str], settings: Settings, select: str | None,
     jobs = "auto" if jobs is None else str(jobs)
     if jobs not in ("0", "1"):
         args += ["-n", jobs]
+        # a case hanging past the timeout ends its worker; the run goes on without it
+        args += ["--harness-timeout", str(settings.case_timeout_s)]
     # our own progress and matrix replace pytest's terminal output
     args += ["-p", "no:terminal"]
     return args

@@ -90,7 +90,7 @@ class Optimizer:
             self.build(variables)
         grads = [K.cast(K.convert_to_tensor(g), v.dtype) for g, v in pairs]
         grads = self._clip(grads)
-        for grad, var in zip(grads, variables):
+        for grad, var in zip(grads, variables, strict=True):
             if self.weight_decay:
                 decay = K.multiply(var.value, self.weight_decay * self.learning_rate)
                 var.assign(K.subtract(var.value, decay))
@@ -99,7 +99,7 @@ class Optimizer:
 
     def apply(self, grads: Sequence[Any], variables: Sequence[Variable]) -> None:
         """``apply_gradients(zip(grads, variables))``."""
-        self.apply_gradients(zip(grads, variables))
+        self.apply_gradients(zip(grads, variables, strict=True))
 
     def _clip(self, grads: list[Any]) -> list[Any]:
         if self.clipvalue is not None:

@@ -7,6 +7,7 @@ Reports read only the store. Each format is one module that turns the collected 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -69,4 +70,7 @@ def report_command(args: argparse.Namespace, settings: Settings) -> int:
     paths = build_reports(stores, out, args.format)
     for path in paths:
         print(path)
+    if "json" in parse_formats(args.format) and not any(p.name == "analysis.json"
+                                                        for p in paths):
+        print("no analysis in the store: analysis.json not written", file=sys.stderr)
     return 0

@@ -83,7 +83,7 @@ def merge_conformance(documents: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _open_existing(path: str) -> store_mod.Store:
     if not Path(path).is_file():
-        raise UsageError(f"store {path} not found")
+        raise UsageError(f"store {path} not found (harness conform and harness analyse write it)")
     try:
         return store_mod.open_store(path)
     except Exception as exc:  # sqlite3.DatabaseError and friends: not a store

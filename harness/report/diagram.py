@@ -22,7 +22,7 @@ MAX_LABEL = 28
 @dataclass
 class Diagram:
     """SVG geometry: ``boxes`` {x, y, w, h, name, label, modules, instability, cyclic},
-    ``edges`` {x1, y1, x2, y2, source, target, weight, cyclic, upward}, ``bands``
+    ``edges`` {x1, y1, x2, y2, d (SVG path), source, target, weight, cyclic, upward}, ``bands``
     {y, label}, and the package rows of the table."""
 
     width: int = 0
@@ -131,6 +131,22 @@ def _label(name: str) -> str:
     return name if len(name) <= MAX_LABEL else "…" + name[-(MAX_LABEL - 1):]
 
 
+def _barycentre_order(rows: list[dict[str, Any]], placed: dict[str, dict[str, Any]],
+                      weights: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """Rows of a band under the mean centre of their already placed neighbours (fewer edge
+    crossings); rows without placed neighbours keep their name order after the others."""
+    def key(row: dict[str, Any]) -> tuple[int, float, str]:
+        centres = [placed[other]["x"] + placed[other]["w"] / 2
+                   for (a, b) in weights for other in ((b,) if a == row["name"] else
+                                                       (a,) if b == row["name"] else ())
+                   if other in placed]
+        if not centres:
+            return (1, 0.0, row["name"])
+        return (0, sum(centres) / len(centres), row["name"])
+
+    return sorted(rows, key=key)
+
+
 def layout(modules: list[dict[str, Any]], cycles: list[list[str]],
            max_boxes: int = MAX_BOXES) -> Diagram:
     """The diagram of an analysis's ``modules`` and ``cycles`` (empty Diagram for no modules)."""
@@ -141,7 +157,9 @@ def layout(modules: list[dict[str, Any]], cycles: list[list[str]],
     for row in packages:
         bands[min(int(row["instability"] * BANDS), BANDS - 1)].append(row)
     diagram = Diagram(packages=packages)
-    widths = {p["name"]: max(60, CHAR_W * len(_label(p["name"])) + 16) for p in packages}
+    # The box shows "label [modules]".
+    widths = {p["name"]: max(60, CHAR_W * len(f"{_label(p['name'])} [{p['modules']}]") + 16)
+              for p in packages}
     row_widths = {b: sum(widths[p["name"]] for p in rows) + GAP * (len(rows) - 1)
                   for b, rows in bands.items()}
     diagram.width = max(row_widths.values()) + 2 * MARGIN + 90  # room for the band labels
@@ -151,28 +169,30 @@ def layout(modules: list[dict[str, Any]], cycles: list[list[str]],
         x = 90 + MARGIN + (diagram.width - 90 - 2 * MARGIN - row_widths[band]) // 2
         low, high = band / BANDS, (band + 1) / BANDS
         diagram.bands.append({"y": y + BOX_H // 2, "label": f"I {low:.1f}–{high:.1f}"})
-        for row in bands[band]:
+        for row in _barycentre_order(bands[band], boxes, weights):
             boxes[row["name"]] = {"x": x, "y": y, "w": widths[row["name"]], "h": BOX_H,
                                   "name": row["name"], "label": _label(row["name"]),
                                   "modules": row["modules"],
                                   "instability": row["instability"], "cyclic": row["cyclic"]}
             x += widths[row["name"]] + GAP
-    diagram.height = MARGIN * 2 + (len(bands) - 1) * ROW_H + BOX_H
+    # Below the last row: room for the arcs between its boxes.
+    diagram.height = MARGIN * 2 + (len(bands) - 1) * ROW_H + BOX_H + ROW_H // 3
     diagram.boxes = list(boxes.values())
     component = {p["name"]: p["component"] for p in packages}
     for (source, target), weight in sorted(weights.items()):
         a, b = boxes[source], boxes[target]
         upward = b["y"] < a["y"]
-        if a["y"] == b["y"]:  # same band: side to side
-            left = a["x"] < b["x"]
-            x1 = a["x"] + (a["w"] if left else 0)
-            x2 = b["x"] + (0 if left else b["w"])
-            y1 = y2 = a["y"] + BOX_H // 2 + (4 if left else -4)
+        x1, x2 = a["x"] + a["w"] // 2, b["x"] + b["w"] // 2
+        if a["y"] == b["y"]:  # same band: an arc below the row, clear of the boxes between
+            y1 = y2 = a["y"] + BOX_H
+            dip = ROW_H // 2 if x1 < x2 else ROW_H // 3  # a -> b and b -> a stay apart
+            path = f"M {x1} {y1} Q {(x1 + x2) // 2} {y1 + dip} {x2} {y2}"
         else:
-            x1, x2 = a["x"] + a["w"] // 2, b["x"] + b["w"] // 2
             y1 = a["y"] if upward else a["y"] + BOX_H
             y2 = b["y"] + BOX_H if upward else b["y"]
-        diagram.edges.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "source": source,
+            path = f"M {x1} {y1} L {x2} {y2}"
+        diagram.edges.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "d": path,
+                              "source": source,
                               "target": target, "weight": weight, "upward": upward,
                               "cyclic": component[source] is not None
                               and component[source] == component[target]})

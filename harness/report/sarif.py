@@ -78,6 +78,13 @@ def _result(rule_id: str, level: str, text: str, location: dict[str, Any],
             "locations": [location], "partialFingerprints": {"harnessFinding/v1": digest}}
 
 
+def _todo_text(todo: dict[str, Any]) -> str:
+    blame = [f"by {todo['author']}"] if todo.get("author") else []
+    if todo.get("age_days") is not None:
+        blame.append(f"{todo['age_days']} days old")
+    return f"{todo['text']} ({', '.join(blame)})" if blame else str(todo["text"])
+
+
 def analysis_results(document: dict[str, Any] | None,
                      table: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
     """SARIF results of an analysis document: hotspots, TODO markers, complex functions."""
@@ -95,9 +102,7 @@ def analysis_results(document: dict[str, Any] | None,
         rule_id = f"todo-{str(todo['marker']).lower()}"
         if rule_id not in table:
             continue
-        author = f" (by {todo['author']}, {todo['age_days']} days old)" if todo.get("author") \
-            else ""
-        results.append(_result(rule_id, table[rule_id][2], f"{todo['text']}{author}",
+        results.append(_result(rule_id, table[rule_id][2], _todo_text(todo),
                                _location(todo["path"], todo["line"]),
                                f"{todo['path']}\0{todo['text']}"))
     for fn in document.get("functions") or []:
@@ -139,7 +144,6 @@ def sarif_log(data: ReportData) -> dict[str, Any]:
         result["ruleIndex"] = index[result["ruleId"]]
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "dl-harness", "version": __version__,
-                            "informationUri": "https://pypi.org/project/dl-harness/",
                             "rules": _rules(table)}},
         "results": results,
         "columnKind": "unicodeCodePoints",

@@ -41,15 +41,19 @@ class InputLayer(Layer):
         node.outputs = [self.output]
         self._inbound_nodes.append(node)
 
-    def call(self, inputs: Any) -> Any:
-        return inputs
-
     def compute_output_shape(self, input_shape: Any) -> Any:
         return self.batch_shape
 
     def get_config(self) -> dict[str, Any]:
         return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False,
                 "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> InputLayer:
+        config = dict(config)
+        if config.pop("ragged", False):  # Keras 2 writes ragged=False
+            raise ValueError("ragged inputs are not supported")
+        return cls(**config)
 
 
 def Input(shape: Sequence[int | None] | None = None, dtype: str = "float32",  # noqa: N802

@@ -123,8 +123,8 @@ def _as_list(value: Any, count: int) -> list[Any]:
 def run(graph: Graph, inputs: Sequence[Any], masks: Sequence[Any] | None = None,
         training: bool | None = None) -> tuple[list[Any], list[Any]]:
     """Evaluate ``graph`` on input tensors; returns (outputs, output masks) as lists."""
-    values: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs)}
-    mask_of: dict[int, Any] = {id(t): m for t, m in zip(graph.inputs, masks or [])}
+    values: dict[int, Any] = {id(t): x for t, x in zip(graph.inputs, inputs, strict=True)}
+    mask_of: dict[int, Any] = {id(t): m for t, m in zip(graph.inputs, masks or [], strict=False)}
     for node in graph.nodes:
         if all(id(t) in values for t in node.outputs):
             continue  # a model input
@@ -139,7 +139,7 @@ def run(graph: Graph, inputs: Sequence[Any], masks: Sequence[Any] | None = None,
         out = node.layer(arg, mask=mask, **kwargs)
         outs = _as_list(out, len(node.outputs))
         out_masks = _as_list(node.layer.compute_mask(arg, mask), len(node.outputs))
-        for t, value, m in zip(node.outputs, outs, out_masks):
+        for t, value, m in zip(node.outputs, outs, out_masks, strict=False):
             values[id(t)] = value
             mask_of[id(t)] = m
     return [values[id(t)] for t in graph.outputs], [mask_of.get(id(t)) for t in graph.outputs]
@@ -148,13 +148,14 @@ def run(graph: Graph, inputs: Sequence[Any], masks: Sequence[Any] | None = None,
 def output_shapes(graph: Graph, input_shapes: Sequence[Any]) -> list[Any]:
     """The output shapes for ``input_shapes`` (one per model input), by each layer's
     ``compute_output_shape``."""
-    shapes: dict[int, Any] = {id(t): tuple(s) for t, s in zip(graph.inputs, input_shapes)}
+    shapes: dict[int, Any] = {id(t): tuple(s)
+                              for t, s in zip(graph.inputs, input_shapes, strict=True)}
     for node in graph.nodes:
         if all(id(t) in shapes for t in node.outputs):
             continue
         arg = _combine([shapes[id(t)] for t in node.inputs], node.nested_inputs)
         out = node.layer.compute_output_shape(arg)
         outs = out if isinstance(out, list) else [out]
-        for t, s in zip(node.outputs, outs):
+        for t, s in zip(node.outputs, outs, strict=True):
             shapes[id(t)] = tuple(s)
     return [shapes[id(t)] for t in graph.outputs]

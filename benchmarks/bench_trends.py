@@ -1,0 +1,153 @@
+"""Benchmark of metric trends against ``wily build`` on the same repository, side by side.
+
+    python benchmarks/bench_trends.py [--bundle ../shared/repos/pytest-xdist.bundle]
+                                      [--wily /work/venvs/wily/bin/wily] [--no-wily]
+                                      [--wily-revisions N] [--repeat 1]
+
+Clones the bundle into a temporary folder, then measures wall-clock and CPU time (this
+process and its children, the process pool and git included) of:
+
+- ``wily build`` over the branch's history (every commit, as wily walks it), cold (empty
+  cache), then again with nothing new (its warm re-run);
+- ``compute_trends`` at every tag (``--trends tags``): cold (empty store), warm (the
+  points stored), and after one new commit and tag (incremental: one new blob);
+- ``compute_trends`` at every first-parent commit (``--trends all``), cold and warm.
+
+Per revision = time / revisions measured: the commits wily built, the distinct commits
+trends measured (tags, plus the first-parent line for ``all``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.analysis.trends import compute_trends  # noqa: E402
+from harness.store import Store  # noqa: E402
+
+ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "Bench",
+       "GIT_AUTHOR_EMAIL": "bench@example.org", "GIT_COMMITTER_NAME": "Bench",
+       "GIT_COMMITTER_EMAIL": "bench@example.org"}
+T = TypeVar("T")
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def measure(fn: Callable[[], T]) -> tuple[float, float, T]:
+    """(wall seconds, CPU seconds, result) of one call."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = fn()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, env=ENV,
+                          capture_output=True, text=True).stdout
+
+
+def wily_build(wily: str, repo: Path, cache: Path, revisions: int) -> int:
+    """Run ``wily build`` on ``repo`` with its cache in ``cache``; the revisions it built."""
+    proc = subprocess.run([wily, "-p", str(repo), "-c", str(cache), "build",
+                           "-n", str(revisions), str(repo)],
+                          capture_output=True, text=True, cwd=repo)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wily build failed: {proc.stderr.strip()[-500:]}")
+    found = re.search(r"Found (\d+) revisions", proc.stdout + proc.stderr)
+    return int(found.group(1)) if found else 0
+
+
+def report(label: str, runs: list[tuple[float, float]], revisions: int) -> tuple[float, float]:
+    wall = statistics.median(r[0] for r in runs)
+    cpu = statistics.median(r[1] for r in runs)
+    per = wall / revisions * 1000 if revisions else float("nan")
+    cpu_per = cpu / revisions * 1000 if revisions else float("nan")
+    print(f"{label:44s} {revisions:5d} rev  {wall:8.2f} s wall {cpu:8.2f} s CPU  "
+          f"{per:8.2f} ms/rev wall {cpu_per:8.2f} ms/rev CPU")
+    return per, cpu_per
+
+
+def trends_runs(repo: Path, folder: Path, mode: str, repeat: int):
+    """Cold and warm runs of ``compute_trends`` in ``mode``, a fresh store per repeat."""
+    cold, warm, revisions = [], [], 0
+    for i in range(repeat):
+        with Store(folder / f"{mode}{i}.db") as store:
+            wall, cpu, result = measure(lambda: compute_trends(repo, store=store, mode=mode))
+            cold.append((wall, cpu))
+            revisions = result.stats.revisions
+            wall, cpu, _ = measure(lambda: compute_trends(repo, store=store, mode=mode))
+            warm.append((wall, cpu))
+    return cold, warm, revisions
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default=str(Path(__file__).resolve().parents[2]
+                                                 / "shared/repos/pytest-xdist.bundle"))
+    parser.add_argument("--wily", default="/work/venvs/wily/bin/wily")
+    parser.add_argument("--no-wily", action="store_true", help="skip the wily side")
+    parser.add_argument("--wily-revisions", type=int, default=100_000,
+                        help="wily build -n (default: the whole history)")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-trends-") as name:
+        folder = Path(name)
+        repo = folder / "repo"
+        subprocess.run(["git", "clone", "-q", args.bundle, str(repo)], check=True)
+        print(f"repository: {args.bundle}: {git(repo, 'rev-list', '--count', 'HEAD').strip()} "
+              f"commits, {len(git(repo, 'tag').split())} tags; median of {args.repeat}")
+        results = {}
+        if not args.no_wily:
+            if not Path(args.wily).exists():
+                print(f"wily not found at {args.wily}: run python3 -m venv /work/venvs/wily "
+                      "&& /work/venvs/wily/bin/pip install wily")
+                return 2
+            cache = folder / "wily-cache"
+            wall, cpu, built = measure(lambda: wily_build(args.wily, repo, cache,
+                                                          args.wily_revisions))
+            results["wily"] = report("wily build (cold, every commit)", [(wall, cpu)],
+                                     built)
+            wall2, cpu2, _ = measure(lambda: wily_build(args.wily, repo, cache,
+                                                        args.wily_revisions))
+            print(f"{'wily build again (nothing new)':44s} {'':9s}  {wall2:8.2f} s wall "
+                  f"{cpu2:8.2f} s CPU")
+        for mode in ("tags", "all"):
+            cold, warm, revisions = trends_runs(repo, folder, mode, args.repeat)
+            results[f"{mode} cold"] = report(f"trends --trends {mode} (cold, empty store)",
+                                             cold, revisions)
+            results[f"{mode} warm"] = report(f"trends --trends {mode} (warm, points stored)",
+                                             warm, revisions)
+        with Store(folder / "tags0.db") as store:
+            (repo / "bench_new.py").write_text("def new():\n    return 1\n")
+            git(repo, "add", "bench_new.py")
+            git(repo, "commit", "-q", "-m", "bench: one new commit")
+            git(repo, "tag", "bench-new-tag")
+            wall, cpu, result = measure(lambda: compute_trends(repo, store=store))
+            print(f"{'trends --trends tags after one new tag':44s} "
+                  f"{result.stats.points_computed:5d} new  {wall:8.2f} s wall "
+                  f"{cpu:8.2f} s CPU  ({result.stats.blobs_computed} blob analysed)")
+        if "wily" in results:
+            wily_wall, wily_cpu = results["wily"]
+            for key in ("tags cold", "tags warm", "all cold", "all warm"):
+                wall, cpu = results[key]
+                print(f"speed-up per revision vs wily, {key:10s}: {wily_wall / wall:8.1f}x wall "
+                      f"{wily_cpu / cpu:8.1f}x CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
