@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--library", choices=("reference", "keras"))
     conform.add_argument("--dtype", action="append", dest="dtypes", metavar="D")
     conform.add_argument("--device", metavar="D")
+    conform.add_argument("--devices", type=int, metavar="N",
+                         help="devices for the data-parallel check (virtual CPUs where needed)")
     conform.add_argument("--select", metavar="EXPR", help="pytest -k expression over case ids")
     conform.add_argument("--json", metavar="FILE")
     conform.add_argument("--store", metavar="DB")

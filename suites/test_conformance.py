@@ -19,6 +19,7 @@ def test_case(harness_item, request):
     with tempfile.TemporaryDirectory(prefix="harness-case-") as scratch:
         ctx = checks.Context(harness_item.case, harness_item.check, target,
                              harness_item.dtype, scratch)
+        ctx.cache["devices"] = request.config.getoption("harness_devices")
         result = checks.run(ctx)
     request.node.harness_result = result
     if result.outcome == "skipped":

@@ -36,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="device: cpu (default), gpu, gpu:N")
     group.addoption("--dtype", action="append", dest="harness_dtypes", default=None,
                     help="dtype(s) for every case (default: float32)")
+    group.addoption("--devices", dest="harness_devices", type=int, default=0,
+                    help="devices for the data_parallel check of model cases (N >= 2)")
     group.addoption("--harness-store", dest="harness_store", default=None,
                     help="SQLite store to record into (default .harness/harness.db)")
     group.addoption("--harness-timeout", dest="harness_timeout", type=float, default=0.0,
@@ -70,13 +72,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from harness.conformance.cases import catalogue
 
     backends, _, _, dtypes = _options(metafunc.config)
+    devices = metafunc.config.getoption("harness_devices")
     items = []
     for backend in backends:
         for case in catalogue():
             # model cases train in float32 whatever the dtype row asked
             case_dtypes = ["float32"] if isinstance(case, ModelCase) else dtypes
             for dtype in case_dtypes:
-                for check in case.checks:
+                checks = list(case.checks)
+                if isinstance(case, ModelCase) and devices >= 2:
+                    checks.append("data_parallel")
+                for check in checks:
                     items.append(Item(case, check, backend, dtype))
     metafunc.parametrize(_ITEM_FIXTURE, items, ids=[i.id for i in items])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import os
 import sys
@@ -13,24 +12,10 @@ from typing import Any
 
 from harness.config import Settings
 from harness.conformance import matrix, plugin, suite_files
+from harness.conformance.targets import installed_backends
 from harness.errors import UsageError
 
-#: the module each backend needs importable before it counts as installed
-FRAMEWORKS = {"numpy": "numpy", "tensorflow": "tensorflow", "theano": "theano",
-              "pytensor": "pytensor", "jax": "jax", "torch": "torch"}
 OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
-
-
-def installed_backends() -> list[str]:
-    """Backends whose framework and whose reference-library module are importable here."""
-    found = []
-    for name, module in FRAMEWORKS.items():
-        if importlib.util.find_spec(module) is None:
-            continue
-        if importlib.util.find_spec(f"harness.reference.backend.{name}") is None:
-            continue
-        found.append(name)
-    return found
 
 
 def _check_backends(requested: list[str], library: str) -> None:
@@ -46,7 +31,7 @@ def _check_backends(requested: list[str], library: str) -> None:
 
 
 def pytest_args(backends: list[str], settings: Settings, select: str | None,
-                jobs: str | None, progress: str) -> list[str]:
+                jobs: str | None, progress: str, devices: int = 0) -> list[str]:
     """The pytest command line that runs the suite for these options."""
     args = [str(suite_files.suites_dir()), "-c", str(suite_files.suites_dir() / "pytest.ini"),
             "--rootdir", str(suite_files.suites_dir()), "-p", "no:cacheprovider",
@@ -58,6 +43,8 @@ def pytest_args(backends: list[str], settings: Settings, select: str | None,
         args += ["--dtype", dtype]
     if select:
         args += ["-k", select]
+    if devices:
+        args += ["--devices", str(devices)]
     # several processes by default, so that a case that kills its process fails alone
     jobs = "auto" if jobs is None else str(jobs)
     if jobs not in ("0", "1"):
@@ -77,8 +64,18 @@ def _our_plugin_autoloads() -> bool:
     return any(ep.value == "harness.conformance.plugin" for ep in eps)
 
 
+def use_virtual_devices(count: int) -> None:
+    """Ask every backend for ``count`` devices before any of them starts: JAX's host platform
+    device count and TensorFlow's logical CPUs (read by its backend) come from here."""
+    os.environ["HARNESS_DEVICES"] = str(count)
+    flag = f"--xla_force_host_platform_device_count={count}"
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_force_host_platform_device_count")]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, flag])
+
+
 def run_suite(backends: list[str], settings: Settings, select: str | None = None,
-              jobs: str | None = None, progress: str = "plain") -> int:
+              jobs: str | None = None, progress: str = "plain", devices: int = 0) -> int:
     """Run the suite into a new run of the store; return the run id."""
     import pytest
 
@@ -93,7 +90,8 @@ def run_suite(backends: list[str], settings: Settings, select: str | None = None
     os.environ[plugin.STORE_ENV] = str(Path(settings.store).resolve())
     extra = [] if _our_plugin_autoloads() else [plugin]
     try:
-        rc = pytest.main(pytest_args(backends, settings, select, jobs, progress), plugins=extra)
+        rc = pytest.main(pytest_args(backends, settings, select, jobs, progress, devices),
+                         plugins=extra)
     finally:
         os.environ.pop(plugin.RUN_ENV, None)
         os.environ.pop(plugin.STORE_ENV, None)
@@ -145,7 +143,12 @@ def conform_command(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(f"unknown dtype {dtype!r}")
     _check_backends(backends, settings.library)
     progress = "rich" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
-    run_id = run_suite(backends, settings, args.select, args.jobs, progress)
+    devices = args.devices or 0
+    if devices < 0 or devices == 1:
+        raise UsageError("--devices needs N >= 2")
+    if devices:
+        use_virtual_devices(devices)
+    run_id = run_suite(backends, settings, args.select, args.jobs, progress, devices)
     document = results_document(run_id, settings.store)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from harness.errors import UsageError
 from harness.reference import backend as K
 from harness.reference import layers, losses, metrics, models, optimizers
 from harness.reference.variables import Variable
@@ -370,15 +369,15 @@ def test_multi_output_losses_are_weighted_and_named():
     assert logs["prob_accuracy"] == pytest.approx(np.mean(prob > 0.5))
 
 
-def test_training_errors_are_usage_errors():
+def test_training_errors_are_value_errors():
     model = two_output_model()
     x = np.zeros((2, 3), F32)
-    with pytest.raises(UsageError, match="compiled"):
+    with pytest.raises(ValueError, match="compiled"):
         model.fit(x, [np.zeros((2, 2)), np.zeros((2, 1))])
-    with pytest.raises(UsageError):
+    with pytest.raises(ValueError):
         model.compile(optimizer="sgd", loss=["mse"])
     model.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(UsageError, match="same number of samples"):
+    with pytest.raises(ValueError, match="same number of samples"):
         model.fit(x, [np.zeros((3, 2)), np.zeros((3, 1))])
-    with pytest.raises(UsageError, match="outputs"):
+    with pytest.raises(ValueError, match="outputs"):
         model.train_on_batch(x, np.zeros((2, 2)))

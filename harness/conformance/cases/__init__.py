@@ -18,6 +18,7 @@ from typing import Any
 ALL_CHECKS = (
     "shape", "forward", "backward", "serialization", "portability", "training",
     "determinism", "batch_invariance", "masking", "edge_values", "dtype", "compiled",
+    "data_parallel",
 )
 
 #: the checks most layer cases get

@@ -3,6 +3,7 @@ dilation, RNN masks and directions, normalization in training and inference)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from harness.conformance.cases import LAYER_CHECKS, Case, InputSpec, Tolerance, freeze
@@ -188,4 +189,20 @@ _wrappers = [
          {"layer": _inner("Conv2D", {"filters": 2, "kernel_size": 2})}, (3, 4, 4, 1)),
 ]
 
-LAYER_CASES: list[Case] = [*_core, *_conv, *_pool, *_norm, *_merge, *_rnn_cases, *_wrappers]
+# one case per layer family also checks that models move between backends
+_PORTABLE = {"Dense-relu-nobias", "Conv2D-same-s2", "Conv2DTranspose-same-s2", "SeparableConv2D",
+             "DepthwiseConv2D", "Conv1D-dilation2", "MaxPooling2D-same-s2", "Embedding",
+             "BatchNormalization-inference", "LayerNormalization", "LSTM-seq", "GRU-last",
+             "SimpleRNN-last", "Bidirectional-LSTM-concat", "TimeDistributed-Dense",
+             "Concatenate", "Add"}
+
+
+def _with_portability(case: Case) -> Case:
+    if case.id not in _PORTABLE:
+        return case
+    return replace(case, checks=(*case.checks, "portability"))
+
+
+LAYER_CASES: list[Case] = [_with_portability(c) for c in
+                           (*_core, *_conv, *_pool, *_norm, *_merge, *_rnn_cases, *_wrappers)]
+assert _PORTABLE <= {c.id for c in LAYER_CASES}, "a portable case id is misspelt"

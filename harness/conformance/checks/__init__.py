@@ -57,7 +57,7 @@ class Context:
 
 CheckFn = Callable[[Context], CheckResult]
 _CHECKS: dict[str, CheckFn] = {}
-_MODULES = ("values", "gradients", "serialization", "masking", "training")
+_MODULES = ("values", "gradients", "serialization", "masking", "training", "portability")
 
 
 def register(name: str) -> Callable[[CheckFn], CheckFn]:

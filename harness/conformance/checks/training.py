@@ -87,3 +87,28 @@ def check_training(ctx: Context) -> CheckResult:
         compare(np.asarray(got["losses"]), np.asarray(want["losses"]), tol, "losses"),
         compare(_flatten(got["weights"]), _flatten(want["weights"]), tol, "final weights"),
     ], tol)
+
+
+@register("data_parallel")
+def check_data_parallel(ctx: Context) -> CheckResult:
+    """Training data-parallel over N devices gives the weights one device gives."""
+    case = ctx.case
+    if not isinstance(case, ModelCase):
+        return CheckResult.skip("data_parallel applies to model cases")
+    wanted = int(ctx.cache.get("devices", 0) or 0)
+    seen = ctx.target.devices()
+    if wanted < 2:
+        return CheckResult.skip("data_parallel needs --devices N with N >= 2")
+    if len(seen) < wanted:
+        return CheckResult.skip(f"{ctx.target.backend} sees {len(seen)} device(s) "
+                                f"({', '.join(seen)}), {wanted} asked")
+    shapes = model_weight_shapes(case)
+    weights = data.weights(case.id, shapes, [f"w{i}" for i in range(len(shapes))], "float32")
+    x, y = model_data(case)
+    single = ctx.target.train(case, weights, x, y)
+    parallel = ctx.target.train_data_parallel(case, weights, x, y, seen[:wanted])
+    tol = ctx.tol("training", "float32")
+    result = CheckResult.from_comparisons(
+        [compare(_flatten(parallel["weights"]), _flatten(single["weights"]), tol,
+                 f"weights after data-parallel training on {', '.join(seen[:wanted])}")], tol)
+    return result

@@ -118,6 +118,15 @@ def check_dtype(ctx: Context) -> CheckResult:
     if any(o.dtype != np.float16 for o in out16):
         comparisons.append(Comparison(False, None, None, "float16 layer returned "
                                       f"{[str(o.dtype) for o in out16]}"))
+    supports = getattr(ctx.target, "supports", lambda dtype: False)
+    if supports("bfloat16"):  # where the backend has it (not NumPy)
+        bf = built_for(ctx, "bfloat16")
+        ctx.target.set_weights(b32, ctx.target.get_weights(bf))
+        xbf = data.inputs(case, "bfloat16")
+        outbf = ctx.target.forward(bf, xbf, training=case.training, mask=mask)
+        out32 = ctx.target.forward(b32, xbf, training=case.training, mask=mask)
+        comparisons.append(compare(outbf, out32, ctx.tol("forward", "bfloat16"),
+                                   "bfloat16 vs float32"))
     return CheckResult.from_comparisons(comparisons, tol16)
 
 

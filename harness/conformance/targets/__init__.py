@@ -53,10 +53,32 @@ class Target(Protocol):
     def from_config(self, built: Built) -> Built: ...
     def formats(self) -> list[str]: ...
     def save_and_load(self, built: Built, fmt: str, folder: str) -> Built: ...
+    def save(self, built: Built, fmt: str, folder: str) -> str: ...
+    def load(self, path: str, like: Built) -> Built: ...
+    def supports(self, dtype: str) -> bool: ...
     def train(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
               ) -> dict[str, Any]: ...
     def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
              dtype: str) -> tuple[float, np.ndarray]: ...
+
+
+def installed_backends() -> list[str]:
+    """Backends whose framework and whose reference-library module are importable here."""
+    import importlib.util
+
+    found = []
+    for name, module in FRAMEWORKS.items():
+        if importlib.util.find_spec(module) is None:
+            continue
+        if importlib.util.find_spec(f"harness.reference.backend.{name}") is None:
+            continue
+        found.append(name)
+    return found
+
+
+#: the module each backend needs importable before it counts as installed
+FRAMEWORKS = {"numpy": "numpy", "tensorflow": "tensorflow", "theano": "theano",
+              "pytensor": "pytensor", "jax": "jax", "torch": "torch"}
 
 
 def make_target(library: str, backend: str, device: str = "cpu") -> Target:

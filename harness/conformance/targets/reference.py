@@ -224,21 +224,39 @@ class ReferenceTarget:
         out = built.layer(inputs if built.case.multi_input else inputs[0])
         return models.Model(inputs, out)
 
-    def save_and_load(self, built: Built, fmt: str, folder: str) -> Built:
-        """Save a model around the layer in ``fmt`` and load it back; the loaded layer."""
+    def save(self, built: Built, fmt: str, folder: str) -> str:
+        """Save a model around the layer in ``fmt`` under ``folder``; the saved path."""
         from harness.reference import saving
 
-        model = self._model(built)
-        path = os.path.join(folder, f"model-{fmt}")
-        saving.save_model(model, path, format=fmt)
+        path = os.path.join(folder, f"model-{self.backend}-{fmt}")
+        saving.save_model(self._model(built), path, format=fmt)
+        return path
+
+    def load(self, path: str, like: Built) -> Built:
+        """Load a saved model on this target's backend; the layer that ``like`` was."""
+        from harness.reference import saving
+
+        self.K.set_backend(self.backend)
         loaded = saving.load_model(path)
-        layer = next(lyr for lyr in loaded.layers if lyr.name == built.layer.name)
-        return Built(layer, built.case, built.dtype, built.weight_names, built.trainable)
+        layer = next(lyr for lyr in loaded.layers if lyr.name == like.layer.name)
+        return Built(layer, like.case, like.dtype, like.weight_names, like.trainable)
+
+    def save_and_load(self, built: Built, fmt: str, folder: str) -> Built:
+        """Save a model around the layer in ``fmt`` and load it back; the loaded layer."""
+        return self.load(self.save(built, fmt, folder), built)
+
+    def supports(self, dtype: str) -> bool:
+        """Whether this backend computes in ``dtype`` (bfloat16 is not everywhere)."""
+        try:
+            self.K.cast(self.K.zeros((1,)), dtype)
+        except (TypeError, ValueError):
+            return False
+        return True
 
     # --- training and losses ---------------------------------------------------------
-    def train(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
-              ) -> dict[str, Any]:
-        """Train the case's model from ``weights``; losses before each step, final weights."""
+    def _training_setup(self, case: ModelCase, weights: list[np.ndarray]) -> tuple[Any, Any,
+                                                                                   Any]:
+        """(model with the case's weights, optimizer, loss function) for a model case."""
         from harness.reference import layers, losses, models, optimizers
 
         stack = [layers.get(name).from_config({**plain_config(cfg), "dtype": "float32"})
@@ -246,25 +264,70 @@ class ReferenceTarget:
         model = models.Sequential([layers.Input(shape=case.input_shape[1:]), *stack])
         model.set_weights([data.cast(w, "float32") for w in weights])
         optimizer = getattr(optimizers, case.optimizer)(**plain_config(case.optimizer_config))
-        loss_fn = losses.get(case.loss)
+        base = losses.get(case.loss)
         loss_config = plain_config(case.loss_config)
-        if loss_config:
-            base = loss_fn
 
-            def loss_fn(y_true: Any, y_pred: Any) -> Any:  # noqa: F811 (configured variant)
-                return base(y_true, y_pred, **loss_config)
+        def loss_fn(y_true: Any, y_pred: Any) -> Any:
+            return base(y_true, y_pred, **loss_config)
 
-        model.compile(optimizer=optimizer, loss=loss_fn)
+        return model, optimizer, loss_fn
+
+    @staticmethod
+    def _batches(case: ModelCase, x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+        """The (x, y) batch of every step: consecutive batches, wrapping around."""
         batch = case.batch_size or x.shape[0]
         n_batches = -(-x.shape[0] // batch)
-        history = []
         for step in range(case.steps):
             i = step % n_batches
-            xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
-            history.append(float(model.train_on_batch(data.cast(xb, "float32"),
-                                                       data.cast(yb, "float32"))))
+            yield (data.cast(x[i * batch:(i + 1) * batch], "float32"),
+                   data.cast(y[i * batch:(i + 1) * batch], "float32"))
+
+    def train(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
+              ) -> dict[str, Any]:
+        """Train the case's model from ``weights``; losses before each step, final weights."""
+        model, optimizer, loss_fn = self._training_setup(case, weights)
+        model.compile(optimizer=optimizer, loss=loss_fn)
+        history = [float(model.train_on_batch(xb, yb)) for xb, yb in self._batches(case, x, y)]
         return {"losses": history, "weights": [np.asarray(w, np.float64)
                                                 for w in model.get_weights()]}
+
+    def devices(self) -> list[str]:
+        """Devices this backend sees."""
+        return list(self.K.device_names())
+
+    def train_data_parallel(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
+                            y: np.ndarray, devices: list[str]) -> dict[str, Any]:
+        """Data-parallel training: each step's batch is split over ``devices``, each shard's
+        gradient is computed on its device, the gradients are averaged (weighted by shard
+        size) and applied once. Returns the final weights."""
+        from harness.reference.variables import StatelessScope
+
+        K = self.K
+        model, optimizer, loss_fn = self._training_setup(case, weights)
+        trainable = list(model.trainable_weights)
+        try:
+            for xb, yb in self._batches(case, x, y):
+                total: list[Any] | None = None
+                for device, xs, ys in zip(devices, np.array_split(xb, len(devices)),
+                                          np.array_split(yb, len(devices))):
+                    K.set_device(device)
+                    x_t, y_t = K.convert_to_tensor(xs), K.convert_to_tensor(ys)
+
+                    def objective(values: list[Any]) -> Any:
+                        with StatelessScope(dict(zip(trainable, values))):
+                            return K.mean(loss_fn(y_t, model(x_t, training=True)))
+
+                    _, grads = K.value_and_grad(objective, [v.value for v in trainable])
+                    share = len(xs) / len(xb)
+                    scaled = [K.to_numpy(g) * share for g in grads]
+                    total = scaled if total is None else [a + b for a, b in zip(total, scaled)]
+                K.set_device(devices[0])
+                assert total is not None
+                optimizer.apply_gradients(
+                    zip([K.convert_to_tensor(g.astype(np.float32)) for g in total], trainable))
+        finally:
+            K.set_device(self.device)
+        return {"weights": [np.asarray(w, np.float64) for w in model.get_weights()]}
 
     def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
              dtype: str) -> tuple[float, np.ndarray]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.errors import UsageError
 from harness.reference import backend as K
 from harness.reference.layers.base import KerasTensor, Layer, unique_name
 from harness.reference.models import graph as graph_module
@@ -101,7 +100,7 @@ class Model(Trainer, Layer):
     def _flat_inputs(self, inputs: Any) -> list[Any]:
         flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(flat) != len(self._graph.inputs):
-            raise UsageError(f"model {self.name!r} takes {len(self._graph.inputs)} inputs, "
+            raise ValueError(f"model {self.name!r} takes {len(self._graph.inputs)} inputs, "
                              f"got {len(flat)}")
         # inputs take the dtype of their Input, as Keras converts them
         return [x if K.dtype(x) == t.dtype else K.cast(x, t.dtype)

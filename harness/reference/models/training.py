@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UsageError
 from harness.reference import backend as K
 from harness.reference import losses, metrics, optimizers
 from harness.reference import random as reference_random
@@ -92,11 +91,11 @@ class Trainer:
         if isinstance(spec, dict):
             unknown = sorted(set(spec) - set(names))
             if unknown:
-                raise UsageError(f"{what} names outputs {unknown}; the outputs are {names}")
+                raise ValueError(f"{what} names outputs {unknown}; the outputs are {names}")
             return [spec.get(n) for n in names]
         if isinstance(spec, (list, tuple)):
             if len(spec) != len(names):
-                raise UsageError(f"{what} has {len(spec)} entries for {len(names)} outputs")
+                raise ValueError(f"{what} has {len(spec)} entries for {len(names)} outputs")
             return list(spec)
         return [spec] * len(names)
 
@@ -151,12 +150,12 @@ class Trainer:
             term = value if weight == 1.0 else K.multiply(value, weight)
             total = term if total is None else K.add(total, term)
         if total is None:
-            raise UsageError("no loss to compute: compile() the model with a loss")
+            raise ValueError("no loss to compute: compile() the model with a loss")
         return total, parts
 
     def _require_compiled(self) -> None:
         if not self.compiled or self.optimizer is None:
-            raise UsageError("the model must be compiled before training or evaluation")
+            raise ValueError("the model must be compiled before training or evaluation")
 
     def _train_step(self, xs: list[Any], ys: list[Any]) -> tuple[Any, list[Any], list[Any]]:
         """One update; returns (loss before it, per-output losses, predictions)."""
@@ -232,14 +231,14 @@ class Trainer:
         if isinstance(data, dict):
             missing = [n for n in names if n not in data]
             if missing and what == "x":
-                raise UsageError(f"{what} lacks entries for {missing}")
+                raise ValueError(f"{what} lacks entries for {missing}")
             items = [data.get(n) for n in names]
         elif isinstance(data, (list, tuple)):
             items = list(data)
         else:
             items = [data]
         if len(items) != len(names):
-            raise UsageError(f"{what} has {len(items)} arrays; the model has {len(names)} "
+            raise ValueError(f"{what} has {len(items)} arrays; the model has {len(names)} "
                              f"{'inputs' if what == 'x' else 'outputs'}")
         return [None if a is None else _numpy(a) for a in items]
 
@@ -261,7 +260,7 @@ class Trainer:
         xs, ys = self._arrays(x, self.input_names, "x"), self._targets(y)
         n = _length(xs + ys)
         if not 0.0 <= validation_split < 1.0:
-            raise UsageError(f"validation_split must be in [0, 1), got {validation_split}")
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         val: tuple[list[Any], list[Any]] | None = None
         if validation_data is not None:
             val = (self._arrays(validation_data[0], self.input_names, "x"),
@@ -345,7 +344,7 @@ def _rows(a: Any, rows: Any) -> Any:
 def _length(arrays: Sequence[Any]) -> int:
     sizes = {int(a.shape[0]) for a in arrays if a is not None}
     if len(sizes) != 1:
-        raise UsageError(f"all inputs and targets need the same number of samples, got "
+        raise ValueError(f"all inputs and targets need the same number of samples, got "
                          f"{sorted(sizes)}")
     return sizes.pop()
 

@@ -14,7 +14,6 @@ import pkgutil
 from types import ModuleType
 from typing import Any
 
-from harness.errors import UsageError
 from harness.reference.saving import formats as formats_package
 
 _REQUIRED = ("NAME", "EXTENSIONS", "save", "load")
@@ -45,10 +44,10 @@ def formats() -> list[str]:
 
 
 def get_format(name: str) -> ModuleType:
-    """The module of format ``name`` (UsageError when unknown)."""
+    """The module of format ``name`` (ValueError when unknown)."""
     known = registry()
     if name not in known:
-        raise UsageError(f"unknown model format {name!r} (known: {', '.join(sorted(known))})")
+        raise ValueError(f"unknown model format {name!r} (known: {', '.join(sorted(known))})")
     return known[name]
 
 
@@ -67,7 +66,7 @@ def save_model(model: Any, path: str | os.PathLike[str], format: str | None = No
     module = get_format(format) if format is not None else _by_extension(path)
     if module is None:
         extensions = {n: list(m.EXTENSIONS) for n, m in sorted(registry().items())}
-        raise UsageError(f"cannot tell the format of {path!r} from its extension; pass "
+        raise ValueError(f"cannot tell the format of {path!r} from its extension; pass "
                          f"format= or use one of {extensions}")
     module.save(model, path)
 
@@ -77,12 +76,12 @@ def load_model(path: str | os.PathLike[str], format: str | None = None) -> Any: 
     names, else the first whose ``detect(path)`` recognises the file."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise UsageError(f"no saved model at {path!r}")
+        raise ValueError(f"no saved model at {path!r}")
     module = get_format(format) if format is not None else _by_extension(path)
     if module is None:
         module = next((m for m in registry().values()
                        if callable(getattr(m, "detect", None)) and m.detect(path)), None)
     if module is None:
-        raise UsageError(f"{path!r} is not a model file in any known format "
+        raise ValueError(f"{path!r} is not a model file in any known format "
                          f"({', '.join(formats())})")
     return module.load(path)

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UsageError
 from harness.reference import backend as K
 
 
@@ -17,10 +16,10 @@ def model_spec(model: Any) -> dict[str, Any]:
     from harness.reference.models import Model, serialize_layer
 
     if not isinstance(model, Model):
-        raise UsageError(f"only Sequential and functional models can be saved, got "
+        raise ValueError(f"only Sequential and functional models can be saved, got "
                          f"{type(model).__name__}")
     if getattr(model, "_graph", None) is None:
-        raise UsageError(f"model {model.name!r} is not built yet: call it on data, or give "
+        raise ValueError(f"model {model.name!r} is not built yet: call it on data, or give "
                          "it an Input, before saving")
     return serialize_layer(model)
 
@@ -60,7 +59,7 @@ def set_weights_by_key(model: Any, arrays: dict[str, Any]) -> None:
         model.set_weights([np.asarray(a) for a in arrays.values()])
     else:
         missing = [k for k in keys if k not in arrays]
-        raise UsageError(f"the saved weights lack {missing[:5]} (the file does not match its "
+        raise ValueError(f"the saved weights lack {missing[:5]} (the file does not match its "
                          "config)")
 
 
@@ -94,7 +93,7 @@ def restore_training(model: Any, config: dict[str, Any] | None,
     variables = optimizer.variables
     keys = unique_keys([v.name for v in variables])
     if sorted(keys) != sorted(optimizer_arrays):
-        raise UsageError(f"the saved optimizer variables {sorted(optimizer_arrays)[:5]} do not "
+        raise ValueError(f"the saved optimizer variables {sorted(optimizer_arrays)[:5]} do not "
                          f"match the rebuilt optimizer's {sorted(keys)[:5]}")
     for key, variable in zip(keys, variables, strict=True):
         variable.assign(np.asarray(optimizer_arrays[key]))

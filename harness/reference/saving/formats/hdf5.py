@@ -21,7 +21,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from harness.errors import UsageError
 from harness.reference import backend as K
 from harness.reference.saving import common
 
@@ -118,10 +117,10 @@ def _load_layer(group: Any, layer: Any) -> None:
     if not variables:
         return
     if layer.name not in group:
-        raise UsageError(f"the file has no weights for layer {layer.name!r}")
+        raise ValueError(f"the file has no weights for layer {layer.name!r}")
     names = load_attribute(group[layer.name], "weight_names")
     if len(names) != len(variables):
-        raise UsageError(f"layer {layer.name!r} has {len(variables)} weights, the file "
+        raise ValueError(f"layer {layer.name!r} has {len(variables)} weights, the file "
                          f"{len(names)}")
     by_id = {id(v): np.asarray(group[layer.name][n]) for v, n in zip(variables, names, strict=True)}
     layer.set_weights([by_id[id(v)] for v in layer.weights])
@@ -132,7 +131,7 @@ def load(path: str) -> Any:
     with h5py.File(path, "r") as f:
         spec = _json_attr(f, "model_config")
         if spec is None or "model_weights" not in f:
-            raise UsageError(f"{path!r} holds no model (model_config or model_weights missing)")
+            raise ValueError(f"{path!r} holds no model (model_config or model_weights missing)")
         model = common.rebuild(spec)
         for layer in model.layers:
             _load_layer(f["model_weights"], layer)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UsageError
 from harness.reference import backend as K
 from harness.reference.saving import common
 
@@ -57,7 +56,7 @@ def save(model: Any, path: str) -> None:
                 archive.writestr(name, data)
         return
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{path!r} exists and is not a folder")
+        raise ValueError(f"{path!r} exists and is not a folder")
     os.makedirs(path, exist_ok=True)
     for stale in ("compile.json", "optimizer.npz"):  # from an earlier save at this path
         if stale not in members and os.path.exists(os.path.join(path, stale)):
@@ -98,7 +97,7 @@ def load(path: str) -> Any:
     try:
         config, weights = read("config.json"), read("weights.npz")
         if config is None or weights is None:
-            raise UsageError(f"{path!r} is not a native model: config.json or weights.npz "
+            raise ValueError(f"{path!r} is not a native model: config.json or weights.npz "
                              "is missing")
         model = common.rebuild(json.loads(config))
         common.set_weights_by_key(model, _arrays(weights))
