@@ -24,10 +24,13 @@ def cells(results: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tup
 
 
 def cell_text(outcomes: dict[str, int] | None) -> str:
-    """``5/5``, ``3/5 ✗`` (something failed), ``-`` (not run); xfails count as expected."""
+    """``5/5``, ``3/5 ✗`` (something failed), ``skip`` (nothing applied), ``-`` (not run);
+    xfails count as expected, skips are left out of the count."""
     if not outcomes:
         return "-"
-    total = sum(outcomes.values())
+    total = sum(outcomes.values()) - outcomes.get("skipped", 0)
+    if total == 0:
+        return "skip"
     good = outcomes.get("passed", 0) + outcomes.get("xfailed", 0)
     mark = " ✗" if any(outcomes.get(k) for k in BAD) else ""
     return f"{good}/{total}{mark}"

@@ -1,13 +1,13 @@
 """Optimizers with Keras 3 names, defaults and update rules: SGD, Adam, RMSprop, Adagrad.
 
 State (the step counter and one slot per weight and kind) lives in ``Variable``s, listed by
-``optimizer.variables`` in creation order so it can be saved and restored. Updates run eagerly
-on concrete tensors after the gradients are computed: ``apply_gradients([(grad, var), ...])``.
+``optimizer.variables`` in creation order so it can be saved and restored. Updates are backend
+ops only (no values read back to Python), so ``apply_gradients([(grad, var), ...])`` also runs
+inside a ``StatelessScope`` in a compiled training step, where its assignments are recorded.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -127,13 +127,16 @@ class Optimizer:
         return cls(**config)
 
 
-def _l2_norm(tensors: Sequence[Any]) -> float:
-    return math.sqrt(sum(float(K.to_numpy(K.sum(K.square(t)))) for t in tensors))
+def _l2_norm(tensors: Sequence[Any]) -> Any:
+    total = K.sum(K.square(tensors[0]))
+    for t in tensors[1:]:
+        total = K.add(total, K.sum(K.square(t)))
+    return K.sqrt(total)
 
 
-def _scale_to_norm(grad: Any, norm: float, limit: float) -> Any:
+def _scale_to_norm(grad: Any, norm: Any, limit: float) -> Any:
     """``grad`` scaled by limit / max(norm, limit) (unchanged when within the limit)."""
-    return K.multiply(grad, limit / max(norm, limit))
+    return K.multiply(grad, K.divide(limit, K.maximum(K.cast(norm, K.dtype(grad)), limit)))
 
 
 class SGD(Optimizer):
@@ -193,8 +196,11 @@ class Adam(Optimizer):
             self.velocity_hats = self.add_slots(variables, "velocity_hat")
 
     def update_step(self, gradient: Any, variable: Variable, learning_rate: float) -> None:
-        t = self.step + 1
-        alpha = learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        # the step count as a tensor, so the update also runs inside compiled functions
+        t = K.cast(K.add(self.iterations.value, 1), variable.dtype)
+        alpha = K.divide(K.multiply(learning_rate,
+                                    K.sqrt(K.subtract(1.0, K.power(self.beta_2, t)))),
+                         K.subtract(1.0, K.power(self.beta_1, t)))
         i = self.slot_index(variable)
         m, v = self.momentums[i], self.velocities[i]
         m.assign(K.add(m.value, K.multiply(K.subtract(gradient, m.value), 1 - self.beta_1)))

@@ -25,7 +25,8 @@ def rows(db_path) -> list[tuple]:
 
 
 def test_plain_pytest_under_xdist_records_one_run_from_every_worker(tmp_path):
-    proc = pytest_run(tmp_path, "--backend", "numpy", "-n", "2", "-k", "Dense-linear or Add",
+    proc = pytest_run(tmp_path, "--backend", "numpy", "-n", "2", "-k",
+                      "(Dense-linear or Add) and not compiled and not portability",
                       "--harness-store", str(tmp_path / "x.db"))
     assert proc.returncode == 0, proc.stdout[-2000:]
     recorded = rows(tmp_path / "x.db")
@@ -75,7 +76,8 @@ def test_a_crashing_case_fails_only_itself(tmp_path):
     """))
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
     proc = pytest_run(tmp_path, "--backend", "numpy", "-n", "2", "-p", "crasher",
-                      "-k", "(Dense-linear or Dense-relu) and not compiled", "--harness-store",
+                      "-k", "(Dense-linear or Dense-relu) and not compiled and not portability",
+                      "--harness-store",
                       str(tmp_path / "c.db"), env=env)
     recorded = {(r[1], r[2]): (r[3], r[4]) for r in rows(tmp_path / "c.db")}
     outcome, message = recorded[("Dense-linear", "forward")]

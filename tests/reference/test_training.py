@@ -381,3 +381,29 @@ def test_training_errors_are_value_errors():
         model.fit(x, [np.zeros((3, 2)), np.zeros((3, 1))])
     with pytest.raises(ValueError, match="outputs"):
         model.train_on_batch(x, np.zeros((2, 2)))
+
+
+def test_compiled_steps_follow_the_eager_ones():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 3)).astype(F32), rng.normal(size=(6, 2)).astype(F32)
+
+    def make(jit_compile):
+        model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(4, activation="tanh"),
+                                   layers.BatchNormalization(), layers.Dense(2)])
+        model.set_weights(start)
+        model.compile(optimizer=optimizers.Adam(0.05), loss="mse", metrics=["mae"],
+                      jit_compile=jit_compile)
+        return model
+
+    start = models.Sequential([layers.Input(shape=(3,)), layers.Dense(4),
+                               layers.BatchNormalization(), layers.Dense(2)]).get_weights()
+    eager, compiled = make(False), make(True)
+    assert compiled._steps().compiled and not eager._steps().compiled
+    for _ in range(3):
+        np.testing.assert_allclose(compiled.train_on_batch(x, y), eager.train_on_batch(x, y),
+                                   rtol=1e-5)
+    for got, want in zip(compiled.get_weights(), eager.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert compiled.optimizer.step == 3
+    np.testing.assert_allclose(compiled.predict(x), eager.predict(x), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(compiled.evaluate(x, y), eager.evaluate(x, y), rtol=1e-4)

@@ -4,7 +4,8 @@ A training step differentiates a pure function of the trainable values with
 ``K.value_and_grad``: inside ``StatelessScope({variable: value})`` the forward pass
 (training=True) and the loss run; the non-trainable assignments the scope collected
 (BatchNormalization's moving statistics) and the predictions leave through ``aux`` as concrete
-tensors. The optimizer then applies the gradients and the collected assignments are made.
+tensors. The optimizer then applies the gradients and the collected assignments are made
+(``steps.py`` holds the steps, compiled on graph backends).
 Losses are reduced as Keras 3's ``"sum_over_batch_size"``; epoch logs are means weighted by
 batch size (losses) or by value count (metrics), as Keras's trackers weigh them.
 """
@@ -20,7 +21,7 @@ from harness.reference import backend as K
 from harness.reference import losses, metrics, optimizers
 from harness.reference import random as reference_random
 from harness.reference.metrics import Mean
-from harness.reference.variables import StatelessScope
+from harness.reference.models.steps import StepRunner, use_compiled
 
 
 class History:
@@ -70,12 +71,15 @@ class Trainer:
         self._metric_specs: list[list[Any]] = []
         self._metric_fns: list[list[tuple[str, Any]]] | None = None
         self._compile_args: dict[str, Any] = {}
+        self._runner: StepRunner | None = None
 
     # --- compile -------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
-                loss_weights: Any = None) -> None:
+                loss_weights: Any = None, jit_compile: bool | str = "auto") -> None:
         """Configure training: an optimizer (name, dict or object), a loss (one for every
-        output, or a list/dict by output) and metrics (a list for every output, or per output)."""
+        output, or a list/dict by output) and metrics (a list for every output, or per output).
+        Steps run through ``K.compile`` on graph backends, and on others when
+        ``jit_compile=True``."""
         self.optimizer = optimizers.get(optimizer)
         specs = self._per_output(loss, "loss")
         self._loss_fns = [None if s is None else losses.get(s) for s in specs]
@@ -84,6 +88,7 @@ class Trainer:
         self._metric_specs = self._metrics_per_output(metrics)
         self._metric_fns = None  # resolved on the first batch, when shapes are known
         self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
+        self._runner = StepRunner(self, use_compiled(jit_compile))
         self.compiled = True
 
     def _per_output(self, spec: Any, what: str) -> list[Any]:
@@ -157,29 +162,11 @@ class Trainer:
         if not self.compiled or self.optimizer is None:
             raise ValueError("the model must be compiled before training or evaluation")
 
-    def _train_step(self, xs: list[Any], ys: list[Any]) -> tuple[Any, list[Any], list[Any]]:
-        """One update; returns (loss before it, per-output losses, predictions)."""
-        trainable = list(self.trainable_weights)  # type: ignore[attr-defined]
-        assigned: list[Any] = []
-
-        def objective(values: list[Any]) -> Any:
-            with StatelessScope(dict(zip(trainable, values, strict=True))) as scope:
-                preds = self._forward(xs, training=True)
-                total, parts = self._loss_terms(ys, preds)
-            updates = [(v, val) for v, val in scope.updates() if v not in trainable]
-            assigned[:] = [v for v, _ in updates]
-            return total, ([val for _, val in updates], parts, preds)
-
-        if not trainable:
-            total, (new_values, parts, preds) = objective([])
-        else:
-            (total, (new_values, parts, preds)), grads = K.value_and_grad(
-                objective, [v.value for v in trainable], has_aux=True)
-            assert self.optimizer is not None
-            self.optimizer.apply_gradients(zip(grads, trainable, strict=True))
-        for variable, value in zip(assigned, new_values, strict=True):
-            variable.assign(value)
-        return total, parts, preds
+    def _steps(self) -> StepRunner:
+        """The compiled model's step runner (a default one for prediction before compile)."""
+        if self._runner is None:
+            self._runner = StepRunner(self, use_compiled("auto"))
+        return self._runner
 
     def _logs(self, total: Any, parts: list[Any], ys: list[Any], preds: list[Any]
               ) -> dict[str, tuple[float, float]]:
@@ -213,7 +200,7 @@ class Trainer:
         when there is only the loss, else a list in log order (a dict with return_dict)."""
         self._require_compiled()
         xs, ys = self._arrays(x, self.input_names, "x"), self._targets(y)
-        total, parts, preds = self._train_step(self._tensors(xs), self._tensors(ys))
+        total, parts, preds = self._steps().train(xs, ys)
         return _result({k: v for k, (v, _) in self._logs(total, parts, ys, preds).items()},
                        return_dict)
 
@@ -221,8 +208,7 @@ class Trainer:
         """Loss (and metrics) of one batch in inference mode, without updating."""
         self._require_compiled()
         xs, ys = self._arrays(x, self.input_names, "x"), self._targets(y)
-        preds = self._forward(self._tensors(xs), training=False)
-        total, parts = self._loss_terms(self._tensors(ys), preds)
+        total, parts, preds = self._steps().evaluate(xs, ys)
         return _result({k: v for k, (v, _) in self._logs(total, parts, ys, preds).items()},
                        return_dict)
 
@@ -244,10 +230,6 @@ class Trainer:
 
     def _targets(self, y: Any) -> list[Any]:
         return self._arrays(y, self.output_names, "y")
-
-    @staticmethod
-    def _tensors(arrays: list[Any]) -> list[Any]:
-        return [None if a is None else K.convert_to_tensor(a) for a in arrays]
 
     # --- loops -----------------------------------------------------------------------------
     def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1,
@@ -282,7 +264,7 @@ class Trainer:
             for start in range(0, n, batch):
                 rows = order[start:start + batch]
                 bx, by = [_rows(a, rows) for a in xs], [_rows(a, rows) for a in ys]
-                total, parts, preds = self._train_step(self._tensors(bx), self._tensors(by))
+                total, parts, preds = self._steps().train(bx, by)
                 logs = self._logs(total, parts, by, preds)
                 history.batch_losses.append(logs["loss"][0])
                 _accumulate(trackers, logs)
@@ -302,8 +284,7 @@ class Trainer:
         for start in range(0, n, batch):
             rows = slice(start, start + batch)
             bx, by = [_rows(a, rows) for a in xs], [_rows(a, rows) for a in ys]
-            preds = self._forward(self._tensors(bx), training=False)
-            total, parts = self._loss_terms(self._tensors(by), preds)
+            total, parts, preds = self._steps().evaluate(bx, by)
             _accumulate(trackers, self._logs(total, parts, by, preds))
         return {k: t.result() for k, t in trackers.items()}
 
@@ -325,8 +306,7 @@ class Trainer:
         n, batch = _length(xs), int(batch_size or 32)
         chunks: list[list[np.ndarray]] = [[] for _ in self.output_names]
         for start in range(0, n, batch):
-            preds = self._forward(self._tensors([_rows(a, slice(start, start + batch))
-                                                 for a in xs]), training=False)
+            preds = self._steps().predict([_rows(a, slice(start, start + batch)) for a in xs])
             for store, p in zip(chunks, preds, strict=True):
                 store.append(np.asarray(K.to_numpy(p)))
         outs = [np.concatenate(c, axis=0) for c in chunks]
