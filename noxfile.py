@@ -15,7 +15,7 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-MODERN_BACKENDS = ["numpy"]  # grows as backends land (issue 4)
+MODERN_BACKENDS = ["numpy", "tensorflow", "jax", "torch", "pytensor"]
 
 
 @nox.session(python=PYTHON)
@@ -34,6 +34,18 @@ def conformance(session: nox.Session, backend: str) -> None:
     session.run("harness", "conform", "--backend", backend,
                 "--store", f".harness/stores/{backend}.db",
                 "--json", f"reports/conformance-{backend}.json", *session.posargs)
+
+
+@nox.session(python=PYTHON, name="conformance_theano")
+def conformance_theano(session: nox.Session) -> None:
+    """Theano 1.0.5 in its own environment (numpy<1.24, scipy<1.16); its store merges in."""
+    session.install("numpy==1.23.5", "scipy<1.16", "theano==1.0.5")
+    session.install("-e", ".")
+    session.run("python", "-c", "import numpy; assert numpy.__version__ == '1.23.5'")
+    session.run("harness", "conform", "--backend", "theano",
+                "--store", ".harness/stores/theano.db",
+                "--json", "reports/conformance-theano.json", *session.posargs,
+                env={"THEANO_FLAGS": f"blas.ldflags=,base_compiledir={session.create_tmp()}"})
 
 
 @nox.session(python=PYTHON)

@@ -475,6 +475,15 @@ def test_compile_equals_eager_on_numpy_and_nested_list_arguments(options):
         assert float(T.to_numpy(got[1])) == 12.0 and T.dtype(got[1]) == "float64"
 
 
+def test_shape_inside_a_relaxed_trace_names_the_unknown_dimension():
+    seen = []
+    fn = tf.function(lambda x: seen.append(T.shape(x[0])) or T.shape(x),
+                     input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    with pytest.raises(ValueError, match="unknown dimensions"):
+        fn(np.ones((2, 3), np.float32))
+    assert seen == [(3,)]
+
+
 def test_compiled_value_and_grad_matches_eager():
     def grad_of(x, w):
         return T.value_and_grad(lambda v: T.sum(T.square(T.matmul(v[0], v[1]))), [x, w])[1]
@@ -522,3 +531,15 @@ def test_configure_virtual_cpus_before_initialisation():
     assert _python(code) == "['cpu:0', 'cpu:1', 'cpu:2'] True True"
     with pytest.raises(ValueError):
         T.configure_virtual_cpus(0)
+
+
+def test_harness_devices_environment_sets_virtual_cpus_at_import():
+    code = "import harness.reference.backend.tensorflow as T; print(T.device_names())"
+    assert _python(code, HARNESS_DEVICES="2") == "['cpu:0', 'cpu:1']"
+    assert _python(code, HARNESS_DEVICES="") == "['cpu:0']"
+    with pytest.warns(RuntimeWarning, match="not applied"):
+        T.devices.configure_from_environment({"HARNESS_DEVICES": "two"})
+    T.device_names()  # starts TensorFlow's runtime in this process
+    with pytest.warns(RuntimeWarning, match="already initialised"):
+        T.devices.configure_from_environment({"HARNESS_DEVICES": "5"})
+

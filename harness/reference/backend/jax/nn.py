@@ -177,8 +177,9 @@ def conv_transpose(
     padding = normalize_padding(padding)
     pads = [
         conv_transpose_padding(k, s, d, padding, p)
-        for k, s, d, p in zip(size, strides, dilation, _output_padding(output_padding, rank),
-                              strict=True)
+        for k, s, d, p in zip(
+            size, strides, dilation, _output_padding(output_padding, rank), strict=True
+        )
     ]
     # the adjoint of a strided conv: dilate the input by the strides, convolve with the
     # spatially flipped kernel whose (out, in) axes act as the forward (O, I)

@@ -1,8 +1,9 @@
-"""TensorFlow backend, core: tensors and conversion, dtypes, autodiff, compile, devices.
+"""TensorFlow backend, core: tensors and conversion, dtypes, autodiff, compile, array ops.
 
 The tensor type is ``tf.Tensor`` (eager, or symbolic inside ``compile``); gradients come from
-``tf.GradientTape``, compiled functions from ``tf.function`` (with XLA when asked). Tensors are
-placed on the device chosen by ``set_device`` (TensorFlow's default placement until then).
+``tf.GradientTape``, compiled functions from ``tf.function`` (with XLA when asked). Tensors and
+ops are placed on the device chosen by ``devices.set_device`` (TensorFlow's default until then).
+TensorFlow mixes no dtypes by itself: ``pair`` and ``common`` apply the NumPy backend's rules.
 """
 
 from __future__ import annotations
@@ -181,10 +182,14 @@ def cast(x: Any, dtype: Any) -> Any:
 
 
 def shape(x: Any) -> tuple[int, ...]:
-    """Static shape of ``x`` as a tuple of ints (None for a dimension unknown while tracing)."""
-    if is_tensor(x):
-        return tuple(None if d is None else int(d) for d in x.shape)
-    return tuple(int(d) for d in np.shape(x))
+    """Static shape of ``x`` as a tuple of ints; ValueError for a dimension unknown while
+    tracing (``compile`` traces once per concrete shape, so it never has one)."""
+    if not is_tensor(x):
+        return tuple(int(d) for d in np.shape(x))
+    dims = tuple(x.shape)
+    if any(d is None for d in dims):
+        raise ValueError(f"shape of a tensor with unknown dimensions {dims} (a relaxed trace)")
+    return tuple(int(d) for d in dims)
 
 
 def dtype(x: Any) -> str:

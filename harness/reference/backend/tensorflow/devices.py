@@ -1,10 +1,16 @@
 """TensorFlow backend, devices: which devices TensorFlow sees, where tensors and ops go, and
 virtual CPU devices for data-parallel tests.
+
+``HARNESS_DEVICES=N`` (N >= 2) in the environment splits the CPU into N logical devices when
+this module is imported, before TensorFlow starts its runtime (``harness conform --devices N``
+sets it).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -82,3 +88,20 @@ def configure_virtual_cpus(n: int) -> list[str]:
                 "configure_virtual_cpus before creating any tensor"
             ) from exc
     return device_names()
+
+
+def configure_from_environment(environ: Any = os.environ) -> None:
+    """Apply ``HARNESS_DEVICES=N`` (N >= 2 virtual CPUs); a warning, not an error, when the
+    value is not an int or TensorFlow already started with another count."""
+    raw = str(environ.get("HARNESS_DEVICES", "")).strip()
+    if not raw:
+        return
+    try:
+        count = int(raw)
+        if count >= 2:
+            configure_virtual_cpus(count)
+    except ValueError as exc:
+        warnings.warn(f"HARNESS_DEVICES={raw!r} not applied: {exc}", RuntimeWarning, stacklevel=2)
+
+
+configure_from_environment()
