@@ -599,7 +599,8 @@ def trend_points_put(store: Store, version: str, items: Iterable[tuple[str, Any]
 
 def trend_points_count(store: Store, version: str | None = None) -> int:
     """Number of stored trend points (of ``version`` if given)."""
-    sql, params = "SELECT COUNT(*) FROM trend_points", ()
+    sql = "SELECT COUNT(*) FROM trend_points"
+    params: tuple[str, ...] = ()
     if version is not None:
         sql, params = sql + " WHERE version = ?", (version,)
     return int(store.conn.execute(sql, params).fetchone()[0])

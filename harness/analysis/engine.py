@@ -102,7 +102,9 @@ class Context:
     """What tree and repo analysers read: the repository, the files and earlier results."""
 
     def __init__(self, git: GitRepo, commit: str, commit_time: int, files: list[TreeEntry],
-                 store: store_mod.Store, coverage_file: str | None, progress: Progress | None):
+                 store: store_mod.Store, coverage_file: str | None, progress: Progress | None,
+                 options: dict[str, Any] | None = None):
+        self.options = dict(options or {})  # trends mode, pull-request export, jobs
         self.git, self.commit, self.commit_time = git, commit, commit_time
         self.files, self.store = files, store
         self.coverage_file, self.progress = coverage_file, progress
@@ -149,34 +151,49 @@ class Context:
 
 def analyse(path: str | Path = ".", rev: str = "HEAD", *, history: bool = True,
             coverage: str | None = None, jobs: int = 0, analysers: Iterable[str] | None = None,
-            store: store_mod.Store | None = None, progress: Progress | None = None) -> Analysis:
+            store: store_mod.Store | None = None, progress: Progress | None = None,
+            trends: str = "tags", pulls_export: str | None = None,
+            record: bool = True) -> Analysis:
     """Analyse revision ``rev`` of the git repository at ``path``.
 
     ``jobs`` 0 means one worker per core; ``analysers`` None means every registered one;
-    ``store`` None opens the default store. Returns the document, cache stats and run id.
-    Raises UsageError for a bad path, revision, analyser name or coverage file.
+    ``store`` None opens the default store; ``trends`` is none, tags or all; ``record`` False
+    keeps the document out of the store's analysis runs (the blob cache is still used).
+    Returns the document, cache stats and run id (None when not recorded).
+    Raises UsageError for a bad path, revision, analyser name, coverage or export file.
     """
     if coverage is not None and not Path(coverage).is_file():
         raise UsageError(f"coverage file {coverage} not found")
+    if pulls_export is not None and not Path(pulls_export).is_file():
+        raise UsageError(f"pull-request export {pulls_export} not found")
+    if trends not in ("none", "tags", "all"):
+        raise UsageError(f"--trends must be none, tags or all, not {trends!r}")
     git = GitRepo(path)
     commit = git.resolve(rev)
     chosen = select(analysers, history=history)
     own_store = store is None
     db = store if store is not None else store_mod.open_store()
     try:
-        return _analyse(git, commit, chosen, db, coverage, jobs or os.cpu_count() or 1,
-                        progress)
+        jobs = jobs or os.cpu_count() or 1
+        options = {"jobs": jobs, "trends": trends, "pulls_export": pulls_export}
+        return _analyse(git, commit, chosen, db, coverage, jobs, progress, options, record)
     finally:
         if own_store:
             db.close()
 
 
 def _analyse(git: GitRepo, commit: str, chosen: list[Analyser], db: store_mod.Store,
-             coverage: str | None, jobs: int, progress: Progress | None) -> Analysis:
+             coverage: str | None, jobs: int, progress: Progress | None,
+             options: dict[str, Any], record: bool = True) -> Analysis:
+    if not record:
+        document, stats = _run_stages(git, commit, chosen, db, coverage, jobs, progress,
+                                      options)
+        return Analysis(document, stats, None)
     run_id = db.start_run("analysis", args={"repo": str(git.root), "rev": commit,
                                             "analysers": [a.name for a in chosen]})
     try:
-        document, stats = _run_stages(git, commit, chosen, db, coverage, jobs, progress)
+        document, stats = _run_stages(git, commit, chosen, db, coverage, jobs, progress,
+                                      options)
     except BaseException:
         db.finish_run(run_id, "interrupted")  # the run row must not stay 'running' forever
         raise
@@ -186,13 +203,14 @@ def _analyse(git: GitRepo, commit: str, chosen: list[Analyser], db: store_mod.St
 
 
 def _run_stages(git: GitRepo, commit: str, chosen: list[Analyser], db: store_mod.Store,
-                coverage: str | None, jobs: int,
-                progress: Progress | None) -> tuple[dict[str, Any], Stats]:
+                coverage: str | None, jobs: int, progress: Progress | None,
+                options: dict[str, Any]) -> tuple[dict[str, Any], Stats]:
     entries = git.ls_tree(commit)
     files = [e for e in entries if is_python_path(e.path) and not e.is_symlink]
     links = [{"path": e.path, "reason": "symbolic link"}
              for e in entries if is_python_path(e.path) and e.is_symlink]
-    ctx = Context(git, commit, git.commit_time(commit), files, db, coverage, progress)
+    ctx = Context(git, commit, git.commit_time(commit), files, db, coverage, progress,
+                  options)
     stats = Stats(blobs=len({e.sha for e in files}))
     _run_blob_analysers(ctx, [a for a in chosen if a.scope == "blob"], jobs, stats)
     blame = _blame_todo_files(ctx, jobs, stats) if "todos" in ctx.blob_results else {}
@@ -340,9 +358,13 @@ def analyse_command(args: argparse.Namespace, settings: Settings) -> int:
     if settings.jobs < 0:
         raise UsageError("--jobs must be 0 (one per core) or more")
     with store_mod.open_store(settings.store) as db, doc_mod.progress_bar() as progress:
+        trends = args.trends or ("tags" if args.history else "none")
+        if trends != "none" and not args.history:
+            raise UsageError("--trends needs --history")
         result = analyse(settings.analysis_path, settings.rev, history=args.history,
                          coverage=args.coverage, jobs=settings.jobs,
-                         analysers=args.analysers, store=db, progress=progress)
+                         analysers=args.analysers, store=db, progress=progress,
+                         trends=trends, pulls_export=args.pulls_export)
     if args.json:
         out = Path(args.json)
         try:

@@ -37,8 +37,10 @@ def evaluate(path: str | Path, base: str, head: str = "HEAD", baseline: str | No
     db = store if store is not None else store_mod.open_store(settings.store)
     try:
         conformance = conformance_section(db, baseline)  # a bad baseline fails before analysis
-        before = analyse(path, root, history=False, jobs=settings.jobs, store=db).document
-        after = analyse(path, head_sha, history=False, jobs=settings.jobs, store=db).document
+        before = analyse(path, root, history=False, jobs=settings.jobs, store=db,
+                         record=False).document
+        after = analyse(path, head_sha, history=False, jobs=settings.jobs, store=db,
+                        record=False).document
     finally:
         if store is None:
             db.close()

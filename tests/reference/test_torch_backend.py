@@ -194,15 +194,17 @@ LOGIC = {
     name: (lambda B, n=name: getattr(B, n)(np.array([1, 2, 3], np.int32), 2))
     for name in ("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
 }
-LOGIC.update({
-    "logical_and": lambda B: B.logical_and(np.array([True, True, False]), np.array([1, 0, 1])),
-    "logical_or": lambda B: B.logical_or(np.array([True, False, False]), np.array([0, 0, 1])),
-    "logical_not": lambda B: B.logical_not(np.array([0.0, 2.0])),
-    "isnan": lambda B: B.isnan(np.array([0.0, np.nan])),
-    "any": lambda B: B.any(X > 0.5, axis=1),
-    "all": lambda B: B.all(X > -2, axis=(0, 1), keepdims=True),
-    "all_flat": lambda B: B.all(X > 0),
-})
+LOGIC.update(
+    {
+        "logical_and": lambda B: B.logical_and(np.array([True, True, False]), np.array([1, 0, 1])),
+        "logical_or": lambda B: B.logical_or(np.array([True, False, False]), np.array([0, 0, 1])),
+        "logical_not": lambda B: B.logical_not(np.array([0.0, 2.0])),
+        "isnan": lambda B: B.isnan(np.array([0.0, np.nan])),
+        "any": lambda B: B.any(X > 0.5, axis=1),
+        "all": lambda B: B.all(X > -2, axis=(0, 1), keepdims=True),
+        "all_flat": lambda B: B.all(X > 0),
+    }
+)
 X3 = rand(2, 3, 4)
 M3, M42 = rand(2, 4, 5), rand(4, 2)
 REDUCTIONS = {
@@ -210,19 +212,21 @@ REDUCTIONS = {
     for name in ("sum", "mean", "max", "min", "logsumexp")
     for axis, keep in [(None, False), (1, False), ((0, 2), True), (-1, True), ((), False)]
 }
-REDUCTIONS.update({
-    "sum_int32": lambda B: B.sum(np.array([[1, 2], [3, 4]], np.int32), axis=0),
-    "sum_bool": lambda B: B.sum(np.array([True, True, False])),
-    "mean_int": lambda B: B.mean(np.array([1, 2], np.int32)),
-    "argmax": lambda B: B.argmax(np.array([[1, 5, 5], [7, 0, 7]], np.int32)),
-    "argmax_axis0_nan": lambda B: B.argmax(np.array([[2.0, np.nan], [9.0, 1.0]]), axis=0),
-    "logsumexp_inf": lambda B: B.logsumexp(
-        np.array([[1000.0, 1000.0], [-np.inf, -np.inf], [0.0, np.log(3.0)]]), axis=1
-    ),
-    "matmul": lambda B: B.matmul(X3, M3),
-    "matmul_promote": lambda B: B.matmul(X.astype(np.float32), M42),
-    "einsum": lambda B: B.einsum("bij,jk->bik", X3, M42),
-})
+REDUCTIONS.update(
+    {
+        "sum_int32": lambda B: B.sum(np.array([[1, 2], [3, 4]], np.int32), axis=0),
+        "sum_bool": lambda B: B.sum(np.array([True, True, False])),
+        "mean_int": lambda B: B.mean(np.array([1, 2], np.int32)),
+        "argmax": lambda B: B.argmax(np.array([[1, 5, 5], [7, 0, 7]], np.int32)),
+        "argmax_axis0_nan": lambda B: B.argmax(np.array([[2.0, np.nan], [9.0, 1.0]]), axis=0),
+        "logsumexp_inf": lambda B: B.logsumexp(
+            np.array([[1000.0, 1000.0], [-np.inf, -np.inf], [0.0, np.log(3.0)]]), axis=1
+        ),
+        "matmul": lambda B: B.matmul(X3, M3),
+        "matmul_promote": lambda B: B.matmul(X.astype(np.float32), M42),
+        "einsum": lambda B: B.einsum("bij,jk->bik", X3, M42),
+    }
+)
 ARRAYS = {
     "reshape": lambda B: B.reshape(X3, (3, -1)),
     "transpose": lambda B: B.transpose(X3, (2, 0, 1)),
@@ -234,7 +238,9 @@ ARRAYS = {
     "squeeze_all": lambda B: B.squeeze(np.ones((1, 2, 1))),
     "slice_axis": lambda B: B.slice_axis(X3, -1, 1, 3),
     "flip": lambda B: B.flip(X3, (0, 2)),
-    "take": lambda B: B.take(np.arange(12, dtype=np.int32).reshape(3, 4), np.array([[2, 0], [-1, 1]])),
+    "take": lambda B: B.take(
+        np.arange(12, dtype=np.int32).reshape(3, 4), np.array([[2, 0], [-1, 1]])
+    ),
     "take_axis1": lambda B: B.take(X3, np.array([3, 0]), axis=2),
     "pad": lambda B: B.pad(np.ones((1, 2)), [(0, 1), (2, 0)], value=-5.0),
     "pad_int": lambda B: B.pad(np.ones((2,), np.int64), [(1, 1)]),
@@ -247,24 +253,38 @@ ARRAYS = {
 ACT = np.array([-1000.0, -3.0, -1.0, -0.25, 0.0, 0.5, 1.5, 3.0, 4.0, 25.0, 1000.0])
 ACTIVATIONS = {
     name: (lambda B, n=name: getattr(B, n)(ACT))
-    for name in ("relu", "sigmoid", "softplus", "softsign", "elu", "selu", "silu",
-                 "hard_sigmoid", "gelu")
+    for name in (
+        "relu",
+        "sigmoid",
+        "softplus",
+        "softsign",
+        "elu",
+        "selu",
+        "silu",
+        "hard_sigmoid",
+        "gelu",
+    )
 }
-ACTIVATIONS.update({
-    "elu_alpha": lambda B: B.elu(ACT, 0.5),
-    "gelu_tanh": lambda B: B.gelu(ACT, approximate=True),
-    "softmax": lambda B: B.softmax(np.array([[1000.0, 1000.0, -1000.0], [1.0, 2.0, 3.0]])),
-    "softmax_axis0": lambda B: B.softmax(X, axis=0),
-    "log_softmax": lambda B: B.log_softmax(np.array([[1000.0, 0.0], [0.5, -0.5]])),
-    "relu_nan": lambda B: B.relu(np.array([np.nan, -1.0])),
-})
-GROUPS = {"elementwise": ELEMENTWISE, "logic": LOGIC, "reductions": REDUCTIONS,
-          "arrays": ARRAYS, "activations": ACTIVATIONS}
-
-
-@pytest.mark.parametrize(
-    "group,name", [(g, n) for g, ops in GROUPS.items() for n in sorted(ops)]
+ACTIVATIONS.update(
+    {
+        "elu_alpha": lambda B: B.elu(ACT, 0.5),
+        "gelu_tanh": lambda B: B.gelu(ACT, approximate=True),
+        "softmax": lambda B: B.softmax(np.array([[1000.0, 1000.0, -1000.0], [1.0, 2.0, 3.0]])),
+        "softmax_axis0": lambda B: B.softmax(X, axis=0),
+        "log_softmax": lambda B: B.log_softmax(np.array([[1000.0, 0.0], [0.5, -0.5]])),
+        "relu_nan": lambda B: B.relu(np.array([np.nan, -1.0])),
+    }
 )
+GROUPS = {
+    "elementwise": ELEMENTWISE,
+    "logic": LOGIC,
+    "reductions": REDUCTIONS,
+    "arrays": ARRAYS,
+    "activations": ACTIVATIONS,
+}
+
+
+@pytest.mark.parametrize("group,name", [(g, n) for g, ops in GROUPS.items() for n in sorted(ops)])
 def test_op_matches_numpy_backend(group, name):
     assert_parity(GROUPS[group][name])
 
@@ -273,8 +293,10 @@ def test_op_matches_numpy_backend(group, name):
 def test_elementwise_float32_parity(name):
     # float32 inputs: same dtype out, values within float32 rounding
     a, b = X.astype(np.float32), Y.astype(np.float32)
-    fn = (lambda B: getattr(B, name)(a, b)) if name in ("add", "divide", "maximum") else (
-        lambda B: getattr(B, name)(a)
+    fn = (
+        (lambda B: getattr(B, name)(a, b))
+        if name in ("add", "divide", "maximum")
+        else (lambda B: getattr(B, name)(a))
     )
     assert_parity(fn, rtol=1e-6, atol=1e-7)
 
@@ -295,9 +317,15 @@ def test_conv_and_depthwise_match_numpy(padding, stride, dilation, rank):
 
 TRANSPOSE_CASES = [
     # (length, kernel, stride, padding, output_padding, dilation)
-    (5, 3, 2, "valid", None, 1), (5, 3, 2, "same", None, 1), (5, 3, 2, "same", 1, 1),
-    (5, 3, 2, "same", 0, 1), (5, 3, 2, "valid", 1, 1), (5, 2, 3, "valid", None, 1),
-    (4, 1, 3, "valid", 2, 1), (4, 4, 1, "same", None, 1), (6, 3, 1, "same", None, 2),
+    (5, 3, 2, "valid", None, 1),
+    (5, 3, 2, "same", None, 1),
+    (5, 3, 2, "same", 1, 1),
+    (5, 3, 2, "same", 0, 1),
+    (5, 3, 2, "valid", 1, 1),
+    (5, 2, 3, "valid", None, 1),
+    (4, 1, 3, "valid", 2, 1),
+    (4, 4, 1, "same", None, 1),
+    (6, 3, 1, "same", None, 2),
     (3, 2, 2, "valid", 0, 1),
 ]
 
@@ -343,8 +371,11 @@ def test_avg_pool_same_divides_by_real_cells_only():
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_precision_pooling_and_conv_keep_dtype(dtype):
     x = T.convert_to_tensor(rand(1, 4, 5, 3, 2), dtype)
-    for out in (T.avg_pool(x, 2, 1, "same"), T.max_pool(x, 2, 1, "same"),
-                T.conv(x, T.convert_to_tensor(rand(2, 2, 2, 2, 3), dtype), 1, "same", 1)):
+    for out in (
+        T.avg_pool(x, 2, 1, "same"),
+        T.max_pool(x, 2, 1, "same"),
+        T.conv(x, T.convert_to_tensor(rand(2, 2, 2, 2, 3), dtype), 1, "same", 1),
+    ):
         assert out.dtype == x.dtype
     ref = N.avg_pool(T.to_numpy(x).astype(np.float64), 2, 1, "same")
     np.testing.assert_allclose(T.to_numpy(T.avg_pool(x, 2, 1, "same")), ref, rtol=2e-2, atol=2e-2)
@@ -382,29 +413,62 @@ GRAD_LOSSES = {
     "arith": lambda B, v: B.sum(B.divide(B.multiply(B.add(v[0], 1.0), v[1]), B.add(v[1], 3.0))),
     "power_exp_log": lambda B, v: B.sum(B.add(B.power(B.abs(v[0]), v[1]), B.log1p(B.exp(v[0])))),
     "sqrt_tanh_erf": lambda B, v: B.sum(B.multiply(B.sqrt(v[1]), B.erf(B.tanh(v[0])))),
-    "max_min_ties": lambda B, v: B.sum(B.add(B.maximum(v[0], B.multiply(v[0], 1.0)),
-                                             B.minimum(v[1], 1.0))),
+    "max_min_ties": lambda B, v: B.sum(
+        B.add(B.maximum(v[0], B.multiply(v[0], 1.0)), B.minimum(v[1], 1.0))
+    ),
     "clip_bounds": lambda B, v: B.sum(B.clip(v[0], -0.5, 0.5)),
     "where": lambda B, v: B.sum(B.where(B.greater(v[0], 0.0), B.square(v[0]), v[1])),
-    "reduce_max_ties": lambda B, v: B.add(B.sum(B.multiply(B.max(v[0], axis=1), v[1][:3])),
-                                          B.sum(B.min(v[0], axis=0, keepdims=True))),
+    "reduce_max_ties": lambda B, v: B.add(
+        B.sum(B.multiply(B.max(v[0], axis=1), v[1][:3])), B.sum(B.min(v[0], axis=0, keepdims=True))
+    ),
     "mean_lse": lambda B, v: B.add(B.mean(v[0]), B.sum(B.logsumexp(v[0], axis=0))),
-    "matmul_einsum": lambda B, v: B.sum(B.einsum("ij,j->i", B.matmul(v[0], B.transpose(
-        B.reshape(B.tile(v[1], (3,)), (3, 4)))), v[1][:3])),
-    "array_ops": lambda B, v: B.sum(B.multiply(B.concatenate([B.flip(v[0], 1), B.pad(
-        B.slice_axis(v[0], 1, 0, 2), [(0, 0), (1, 1)], 2.0)], axis=0), B.stack(
-        [v[1]] * 6))),
-    "take_repeat_unstack": lambda B, v: B.sum(B.add(B.take(B.repeat(v[0], 2, axis=0),
-                                                          np.array([5, 0, 0]), axis=0),
-                                                   B.unstack(v[0], axis=0)[1])),
-    "activations": lambda B, v: B.sum(B.add(B.add(B.relu(v[0]), B.sigmoid(v[0])), B.add(
-        B.softplus(v[0]), B.add(B.softsign(v[0]), B.add(B.elu(v[0], 0.7), B.add(
-            B.selu(v[0]), B.add(B.silu(v[0]), B.add(B.hard_sigmoid(v[0]), B.add(
-                B.gelu(v[0]), B.gelu(v[0], True)))))))))),
+    "matmul_einsum": lambda B, v: B.sum(
+        B.einsum(
+            "ij,j->i", B.matmul(v[0], B.transpose(B.reshape(B.tile(v[1], (3,)), (3, 4)))), v[1][:3]
+        )
+    ),
+    "array_ops": lambda B, v: B.sum(
+        B.multiply(
+            B.concatenate(
+                [B.flip(v[0], 1), B.pad(B.slice_axis(v[0], 1, 0, 2), [(0, 0), (1, 1)], 2.0)], axis=0
+            ),
+            B.stack([v[1]] * 6),
+        )
+    ),
+    "take_repeat_unstack": lambda B, v: B.sum(
+        B.add(
+            B.take(B.repeat(v[0], 2, axis=0), np.array([5, 0, 0]), axis=0),
+            B.unstack(v[0], axis=0)[1],
+        )
+    ),
+    "activations": lambda B, v: B.sum(
+        B.add(
+            B.add(B.relu(v[0]), B.sigmoid(v[0])),
+            B.add(
+                B.softplus(v[0]),
+                B.add(
+                    B.softsign(v[0]),
+                    B.add(
+                        B.elu(v[0], 0.7),
+                        B.add(
+                            B.selu(v[0]),
+                            B.add(
+                                B.silu(v[0]),
+                                B.add(
+                                    B.hard_sigmoid(v[0]), B.add(B.gelu(v[0]), B.gelu(v[0], True))
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        )
+    ),
     "softmax": lambda B, v: B.sum(B.multiply(B.softmax(v[0], axis=0), B.log_softmax(v[0]))),
     "stop_gradient": lambda B, v: B.sum(B.multiply(v[0], B.stop_gradient(v[0]))),
-    "cast_roundtrip": lambda B, v: B.sum(B.cast(B.multiply(B.cast(v[0], "float32"), 2.0),
-                                                "float64")),
+    "cast_roundtrip": lambda B, v: B.sum(
+        B.cast(B.multiply(B.cast(v[0], "float32"), 2.0), "float64")
+    ),
 }
 
 
@@ -438,8 +502,10 @@ def test_window_gradients_match_numpy(rank, padding):
     x = rand(2, *([5, 4, 3][:rank]), 2)
     kernel, dw, tk = rand(*([2] * rank), 2, 3), rand(*([2] * rank), 2, 2), rand(*([3] * rank), 3, 2)
     grad_parity(lambda B, v: B.sum(B.multiply(B.conv(v[0], v[1], 2, padding, 1), 0.5)), [x, kernel])
-    grad_parity(lambda B, v: B.sum(B.depthwise_conv(v[0], v[1], 1, padding, 2 if padding ==
-                                                    "same" else 1)), [x, dw])
+    grad_parity(
+        lambda B, v: B.sum(B.depthwise_conv(v[0], v[1], 1, padding, 2 if padding == "same" else 1)),
+        [x, dw],
+    )
     grad_parity(lambda B, v: B.sum(B.square(B.conv_transpose(v[0], v[1], 2, padding))), [x, tk])
     grad_parity(lambda B, v: B.sum(B.square(B.avg_pool(v[0], 2, 2, padding))), [x])
     grad_parity(lambda B, v: B.sum(B.square(B.max_pool(v[0], (3,) * rank, 2, padding))), [x])
@@ -497,14 +563,34 @@ def test_ops_preserve_float_dtypes(dtype):
     x = T.convert_to_tensor(rand(2, 5, 3), dtype)
     k = T.convert_to_tensor(rand(2, 3, 4), dtype)
     outs = [
-        T.add(x, 1.0), T.multiply(0.5, x), T.divide(x, 3), T.exp(x), T.erf(x), T.maximum(x, 0.0),
-        T.clip(x, -0.1, 0.1), T.where(T.greater(x, 0.0), x, 0.0), T.sum(x, 1), T.mean(x),
-        T.max(x), T.logsumexp(x, -1), T.matmul(x, T.transpose(x, (0, 2, 1))),
-        T.einsum("btc,tcd->btd", x, T.convert_to_tensor(rand(5, 3, 2), dtype)), T.relu(x),
-        T.sigmoid(x), T.softplus(x), T.selu(x), T.gelu(x), T.hard_sigmoid(x), T.softmax(x),
-        T.log_softmax(x), T.conv(x, k, 1, "same", 1), T.depthwise_conv(x, k[..., :2], 2, "same", 1),
+        T.add(x, 1.0),
+        T.multiply(0.5, x),
+        T.divide(x, 3),
+        T.exp(x),
+        T.erf(x),
+        T.maximum(x, 0.0),
+        T.clip(x, -0.1, 0.1),
+        T.where(T.greater(x, 0.0), x, 0.0),
+        T.sum(x, 1),
+        T.mean(x),
+        T.max(x),
+        T.logsumexp(x, -1),
+        T.matmul(x, T.transpose(x, (0, 2, 1))),
+        T.einsum("btc,tcd->btd", x, T.convert_to_tensor(rand(5, 3, 2), dtype)),
+        T.relu(x),
+        T.sigmoid(x),
+        T.softplus(x),
+        T.selu(x),
+        T.gelu(x),
+        T.hard_sigmoid(x),
+        T.softmax(x),
+        T.log_softmax(x),
+        T.conv(x, k, 1, "same", 1),
+        T.depthwise_conv(x, k[..., :2], 2, "same", 1),
         T.conv_transpose(x, T.convert_to_tensor(rand(3, 2, 3), dtype), 2, "same"),
-        T.max_pool(x, 2, 2, "same"), T.avg_pool(x, 2, 2, "same"), T.pad(x, [(0, 0)] * 3),
+        T.max_pool(x, 2, 2, "same"),
+        T.avg_pool(x, 2, 2, "same"),
+        T.pad(x, [(0, 0)] * 3),
     ]
     assert [T.dtype(o) for o in outs] == [dtype] * len(outs)
     assert T.dtype(T.argmax(x)) == "int64" and T.dtype(T.isnan(x)) == "bool"
@@ -565,6 +651,7 @@ def test_compile_options_and_closures_compile_separately(options):
     def make(scale):
         def fn(x):
             return T.multiply(T.conv(x, np.ones((2, 1, 1)), 1, "same", 1), scale)
+
         return fn
 
     x = np.arange(4.0).reshape(1, 4, 1)

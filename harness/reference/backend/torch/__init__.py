@@ -1,35 +1,38 @@
 """The PyTorch backend of the reference layer library (torch.autograd for gradients,
 torch.compile as ``compile``).
 
-Re-exports every op of ``harness.reference.backend.ops.OPS`` from ``core``, ``math``, ``nn``
-and ``rnn``, in the Keras 3 layout. Importing it imports torch and no other framework.
+Re-exports every op of ``harness.reference.backend.ops.OPS`` from ``core``, ``arrays``,
+``math``, ``nn`` and ``rnn``, in the Keras 3 layout (``arrays`` holds the array ops that the
+NumPy backend keeps in ``core``). Importing it imports torch and no other framework.
 """
 
-from harness.reference.backend.torch.core import (
-    cast,
-    compile,
+from harness.reference.backend.torch.arrays import (
     concatenate,
-    convert_to_tensor,
-    device_names,
-    dtype,
     expand_dims,
     flip,
     one_hot,
-    ones,
     pad,
     repeat,
     reshape,
-    set_device,
-    shape,
     slice_axis,
     squeeze,
     stack,
-    stop_gradient,
     take,
     tile,
-    to_numpy,
     transpose,
     unstack,
+)
+from harness.reference.backend.torch.core import (
+    cast,
+    compile,
+    convert_to_tensor,
+    device_names,
+    dtype,
+    ones,
+    set_device,
+    shape,
+    stop_gradient,
+    to_numpy,
     value_and_grad,
     zeros,
 )

@@ -1,4 +1,4 @@
-"""PyTorch backend, core: tensors and conversion, dtypes, autodiff, compile, devices, array ops.
+"""PyTorch backend, core: tensors and conversion, dtypes, autodiff, compile, devices.
 
 The tensor type is ``torch.Tensor``. Gradients come from ``torch.autograd.grad`` on leaf
 clones of the values; ``compile`` is ``torch.compile``. New tensors are placed on the device
@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from harness.reference.backend.common.dtypes import DEFAULT_FLOAT, DEFAULT_INT, standardize_dtype
 
@@ -39,7 +38,9 @@ def torch_dtype(dtype: Any) -> torch.dtype:
     """torch dtype of an interface dtype name (or of a torch/NumPy dtype)."""
     if isinstance(dtype, torch.dtype):
         if dtype not in _NAMES:
-            raise ValueError(f"unsupported dtype {dtype}; expected one of {', '.join(TORCH_DTYPES)}")
+            raise ValueError(
+                f"unsupported dtype {dtype}; expected one of {', '.join(TORCH_DTYPES)}"
+            )
         return dtype
     return TORCH_DTYPES[standardize_dtype(dtype)]
 
@@ -133,8 +134,11 @@ def result_dtype(*dts: torch.dtype) -> torch.dtype:
 
 
 def promote(*xs: torch.Tensor) -> list[torch.Tensor]:
-    """The tensors ``xs`` cast to their common dtype (see ``result_dtype``)."""
+    """The tensors ``xs`` cast to their common dtype (see ``result_dtype``); when they live on
+    different devices, all are moved to the current one (torch would refuse to mix them)."""
     target = result_dtype(*(x.dtype for x in xs))
+    if builtins.any(x.device != xs[0].device for x in xs[1:]):
+        return [x.to(device=_device, dtype=target) for x in xs]
     return [x if x.dtype == target else x.to(target) for x in xs]
 
 
@@ -307,7 +311,8 @@ def value_and_grad(
     """
     if not callable(fn):
         raise ValueError(f"value_and_grad needs a callable, got {type(fn).__name__}")
-    leaves = [tensor(v).detach().clone() for v in values]
+    # leaves on the current device: a data-parallel shard differentiates where it computes
+    leaves = [tensor(v).detach().to(_device).clone() for v in values]
     for leaf in leaves:
         # integer and bool values cannot carry a gradient: theirs is zero
         leaf.requires_grad_(leaf.is_floating_point())
@@ -323,7 +328,8 @@ def value_and_grad(
             raise ValueError(f"fn must return a scalar, got shape {shape(out)}")
         wrt = [leaf for leaf in leaves if leaf.requires_grad]
         found: Sequence[torch.Tensor | None] = (
-            torch.autograd.grad(out.sum(), wrt, allow_unused=True) if out.requires_grad and wrt
+            torch.autograd.grad(out.sum(), wrt, allow_unused=True)
+            if out.requires_grad and wrt
             else [None] * len(wrt)
         )
     by_leaf = dict(zip(map(id, wrt), found, strict=True))
@@ -354,10 +360,10 @@ def _concrete(tree: Any) -> Any:
     return tree
 
 
-# --- array ops -------------------------------------------------------------------------
+# --- axes -------------------------------------------------------------------------------
 
 
-def _axis(x: torch.Tensor, axis: int) -> int:
+def axis_index(x: torch.Tensor, axis: int) -> int:
     """``axis`` made non-negative for ``x`` (ValueError when out of range)."""
     ndim = x.dim()
     if not -ndim <= axis < ndim:
@@ -365,118 +371,9 @@ def _axis(x: torch.Tensor, axis: int) -> int:
     return axis % ndim
 
 
-def _axes_of(x: torch.Tensor, axis: int | Sequence[int] | None) -> tuple[int, ...]:
+def axes_of(x: torch.Tensor, axis: int | Sequence[int] | None) -> tuple[int, ...]:
     """``axis`` (int, sequence or None for all) as a tuple of non-negative axes of ``x``."""
     if axis is None:
         return tuple(range(x.dim()))
     items = axis if isinstance(axis, Sequence) else [axis]
-    return tuple(_axis(x, int(a)) for a in items)
-
-
-def reshape(x: Any, shape: Sequence[int]) -> torch.Tensor:
-    """``x`` with a new shape (one entry may be -1)."""
-    return torch.reshape(tensor(x), tuple(int(d) for d in shape))
-
-
-def transpose(x: Any, axes: Sequence[int] | None = None) -> torch.Tensor:
-    """``x`` with its axes permuted (reversed when ``axes`` is None)."""
-    x = tensor(x)
-    order = tuple(reversed(range(x.dim()))) if axes is None else tuple(int(a) for a in axes)
-    return x.permute(order)
-
-
-def concatenate(xs: Sequence[Any], axis: int = -1) -> torch.Tensor:
-    """The tensors ``xs`` joined along an existing axis."""
-    return torch.cat(promote(*(tensor(x) for x in xs)), dim=axis)
-
-
-def stack(xs: Sequence[Any], axis: int = 0) -> torch.Tensor:
-    """The tensors ``xs`` joined along a new axis."""
-    return torch.stack(promote(*(tensor(x) for x in xs)), dim=axis)
-
-
-def expand_dims(x: Any, axis: int) -> torch.Tensor:
-    """``x`` with a new axis of length 1 at ``axis``."""
-    return torch.unsqueeze(tensor(x), axis)
-
-
-def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> torch.Tensor:
-    """``x`` without the length-1 axes ``axis`` (all of them when None)."""
-    x = tensor(x)
-    if axis is None:
-        return torch.squeeze(x)
-    axes = _axes_of(x, axis)
-    if builtins.any(x.shape[a] != 1 for a in axes):
-        raise ValueError(f"cannot squeeze axis {axis} of a tensor of shape {shape(x)}")
-    return torch.squeeze(x, axes)
-
-
-def slice_axis(x: Any, axis: int, start: int, stop: int) -> torch.Tensor:
-    """``x[..., start:stop, ...]`` along ``axis``."""
-    x = tensor(x)
-    return x[(slice(None),) * _axis(x, axis) + (slice(start, stop),)]
-
-
-def flip(x: Any, axis: int | Sequence[int] | None = None) -> torch.Tensor:
-    """``x`` reversed along ``axis`` (an int, a tuple, or None for every axis)."""
-    x = tensor(x)
-    return torch.flip(x, _axes_of(x, axis))
-
-
-def index_tensor(indices: Any, device: torch.device) -> torch.Tensor:
-    """Integer ``indices`` (tensor, array, list) as an int64 tensor on ``device``."""
-    if isinstance(indices, torch.Tensor):
-        idx = indices.detach()
-        if idx.is_floating_point() or idx.dtype == torch.bool:
-            raise ValueError(f"indices must be integers, got {idx.dtype}")
-        return idx.to(device=device, dtype=torch.int64)
-    arr = np.asarray(indices)
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"indices must be integers, got {arr.dtype}")
-    return torch.tensor(arr.astype(np.int64), device=device)
-
-
-def take(x: Any, indices: Any, axis: int = 0) -> torch.Tensor:
-    """Gather the entries ``indices`` (ints, any shape) of ``x`` along ``axis``."""
-    x = tensor(x)
-    idx = index_tensor(indices, x.device)
-    return x[(slice(None),) * _axis(x, axis) + (idx,)]
-
-
-def pad(x: Any, pad_width: Sequence[Sequence[int]], value: Any = 0.0) -> torch.Tensor:
-    """``x`` padded with ``value``; ``pad_width`` is one ``(before, after)`` per axis."""
-    x = tensor(x)
-    width = [(int(b), int(a)) for b, a in pad_width]
-    if len(width) != x.dim():
-        raise ValueError(f"pad_width has {len(width)} entries for a tensor of rank {x.dim()}")
-    if builtins.any(b < 0 or a < 0 for b, a in width):
-        raise ValueError(f"pad_width must be >= 0, got {width}")
-    # F.pad lists (before, after) from the last axis to the first
-    flat = [n for pair_ in reversed(width) for n in pair_]
-    return F.pad(x, flat, mode="constant", value=value)
-
-
-def repeat(x: Any, repeats: int, axis: int) -> torch.Tensor:
-    """Each entry of ``x`` repeated ``repeats`` times along ``axis``."""
-    return torch.repeat_interleave(tensor(x), int(repeats), dim=axis)
-
-
-def tile(x: Any, reps: Sequence[int]) -> torch.Tensor:
-    """``x`` tiled ``reps`` times along each axis."""
-    reps = tuple(reps) if isinstance(reps, Sequence) else (int(reps),)
-    return torch.tile(tensor(x), reps)
-
-
-def one_hot(indices: Any, depth: int, dtype: Any = "float32") -> torch.Tensor:
-    """One-hot vectors of length ``depth`` on a new last axis; an index outside
-    ``[0, depth)`` gives all zeros."""
-    device = indices.device if isinstance(indices, torch.Tensor) else _device
-    idx = index_tensor(indices, device)
-    hot = idx.unsqueeze(-1) == torch.arange(int(depth), device=device)
-    return hot.to(torch_dtype(dtype))
-
-
-def unstack(x: Any, axis: int = 0) -> list[torch.Tensor]:
-    """The slices of ``x`` along ``axis``, as a list."""
-    x = tensor(x)
-    return list(torch.unbind(x, dim=_axis(x, axis)))
+    return tuple(axis_index(x, int(a)) for a in items)

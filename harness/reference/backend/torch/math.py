@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from harness.reference.backend.torch.core import (
-    _axes_of,
+    axes_of,
     float_tensor,
     pair,
     promote,
@@ -188,7 +188,7 @@ def isnan(x: Any) -> torch.Tensor:
 def _reduce(fn: Any, x: torch.Tensor, axis: Any, keepdims: bool, **kwargs: Any) -> torch.Tensor:
     """``fn(x, dim=axes, keepdim=keepdims)``; an empty axis tuple reduces nothing, as in
     NumPy (torch would reduce everything)."""
-    axes = _axes_of(x, axis)
+    axes = axes_of(x, axis)
     if not axes:
         return x.to(kwargs["dtype"]) if "dtype" in kwargs else x
     return fn(x, dim=axes, keepdim=bool(keepdims), **kwargs)

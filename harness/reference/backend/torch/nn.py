@@ -127,8 +127,12 @@ def _pad_spatial(x: torch.Tensor, pads: Sequence[tuple[int, int]], value: float)
 
 
 def _check_fits(
-    spatial: Sequence[int], size: Sequence[int], strides: Sequence[int], padding: str,
-    dilation: Sequence[int], op: str,
+    spatial: Sequence[int],
+    size: Sequence[int],
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+    op: str,
 ) -> None:
     """ValueError when a 'valid' window is larger than the input (torch would raise its own)."""
     for n, k, s, d in zip(spatial, size, strides, dilation, strict=True):
@@ -153,8 +157,7 @@ def _conv_args(
         raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
     if kernel.shape[rank] != x.shape[-1]:
         raise ValueError(
-            f"{op} kernel expects {kernel.shape[rank]} input channels, "
-            f"the input has {x.shape[-1]}"
+            f"{op} kernel expects {kernel.shape[rank]} input channels, the input has {x.shape[-1]}"
         )
     size = shape(kernel)[:rank]
     strides = normalize_tuple(strides, rank, "strides")
@@ -283,7 +286,9 @@ def avg_pool(x: Any, pool_size: Any, strides: Any = None, padding: str = "valid"
 
 
 def _window_scale(
-    spatial: Sequence[int], size: Sequence[int], strides: Sequence[int],
+    spatial: Sequence[int],
+    size: Sequence[int],
+    strides: Sequence[int],
     pads: Sequence[tuple[int, int]],
 ) -> np.ndarray:
     """(*out_spatial) array of window size / real cells in the window, for SAME pooling."""
