@@ -5,8 +5,6 @@ with ``pytest suites/ --backend numpy [-n auto]``; the ``harness`` pytest plugin
 items and records every result into the store.
 """
 
-import tempfile
-
 import pytest
 
 from harness.conformance import checks
@@ -16,11 +14,12 @@ from harness.conformance.targets import make_target
 def test_case(harness_item, request):
     target = make_target(request.config.getoption("harness_library"), harness_item.backend,
                          request.config.getoption("harness_device"))
-    with tempfile.TemporaryDirectory(prefix="harness-case-") as scratch:
-        ctx = checks.Context(harness_item.case, harness_item.check, target,
-                             harness_item.dtype, scratch)
-        ctx.cache["devices"] = request.config.getoption("harness_devices")
+    ctx = checks.Context(harness_item.case, harness_item.check, target, harness_item.dtype)
+    ctx.cache["devices"] = request.config.getoption("harness_devices")
+    try:
         result = checks.run(ctx)
+    finally:
+        ctx.close()
     request.node.harness_result = result
     if result.outcome == "skipped":
         pytest.skip(result.message or "not applicable")

@@ -140,7 +140,7 @@ def test_static_shapes_need_no_evaluation(G):
     assert G.shape(G.reshape(y, (-1, 3))) == (8, 3)
     assert G.shape(G.squeeze(x, 1)) == (2, 3)
     with pytest.raises(ValueError, match="do not broadcast"):
-        G.add(x, G.ones((5, 3)))
+        G.add(x, G.ones((5, 4)))
     with pytest.raises(ValueError, match="cannot reshape"):
         G.reshape(y, (5, -1))
 

@@ -8,6 +8,8 @@ raises only for a crash of the library under test (recorded as ``error``); a mis
 from __future__ import annotations
 
 import importlib
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,8 +50,21 @@ class Context:
     check: str
     target: Target
     dtype: str
-    scratch: str  # a private temporary folder for files
     cache: dict[str, Any] = field(default_factory=dict)
+    _scratch: str | None = None
+
+    @property
+    def scratch(self) -> str:
+        """A private temporary folder, made on first use (most checks write no file)."""
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="harness-case-")
+        return self._scratch
+
+    def close(self) -> None:
+        """Remove the scratch folder, if one was made."""
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def tol(self, check: str | None = None, dtype: str | None = None) -> Tol:
         return lookup(dtype or self.dtype, check or self.check, self.case)

@@ -175,7 +175,7 @@ class ArrayOps(CoreOps):
             x = self.expand_dims(x, 0)
         reps = [1] * (len(self.shape(x)) - len(reps)) + reps
         shape = [d * r for d, r in zip(self.shape(x), reps, strict=True)]
-        return self.out(self.T.tile(x, reps, ndim=len(reps)), shape)
+        return self.out(self.T.tile(x, reps), shape)
 
     def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
         """One-hot vectors of length ``depth`` on a new last axis; an index outside

@@ -203,6 +203,12 @@ class MathOps(ArrayOps):
         """True where x is NaN."""
         return self.elementwise(self.T.isnan, self.tensor(x))
 
+    def isfinite(self, x: Any) -> Any:
+        """True where x is neither NaN nor infinite (a helper, not an interface op)."""
+        x = self.tensor(x)
+        bad = self.elementwise(self.T.or_, self.isnan(x), self.elementwise(self.T.isinf, x))
+        return self.logical_not(bad)
+
     # --- reductions ----------------------------------------------------------------------
     def axes(self, x: Any, axis: Any) -> tuple[int, ...]:
         """``axis`` (None, an int or a sequence) as sorted non-negative axes of ``x``."""
@@ -262,7 +268,7 @@ class MathOps(ArrayOps):
         axes = self.axes(x, axis)
         peak = self.stop_gradient(self.max(x, axes, keepdims=True))
         # an all -inf (or inf) slice would give inf - inf = NaN: shift it by 0 instead
-        peak = self.where(self.isnan(self.subtract(peak, peak)), 0.0, peak)
+        peak = self.where(self.isfinite(peak), peak, 0.0)
         total = self.sum(self.exp(self.subtract(x, peak)), axes, keepdims=True)
         out = self.add(self.log(total), peak)
         return out if keepdims else self.squeeze(out, axes)

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-if "THEANO_FLAGS" not in os.environ:
+if not os.environ.get("THEANO_FLAGS"):
     _CACHE = os.path.join(os.path.expanduser("~"), ".cache", "dl-harness", "theano")
     os.environ["THEANO_FLAGS"] = f"blas.ldflags=,base_compiledir={_CACHE}"
 
