@@ -465,10 +465,12 @@ def test_bidirectional_config_round_trip():
     y = _np(layer(x))
     config = layer.get_config()
     assert config["merge_mode"] == "sum" and config["layer"]["class_name"] == "LSTM"
-    assert "backward_layer" not in config
+    assert config["backward_layer"]["config"]["go_backwards"] is True  # stored, as Keras 3
     clone = layers.Bidirectional.from_config(config)
     assert clone.get_config() == config
     assert clone.forward_layer.name == layer.forward_layer.name
+    assert clone.backward_layer.name == layer.backward_layer.name  # no backward_forward_...
+    assert [w.name for w in clone.weights] == [w.name for w in layer.weights]
     clone(x)
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(_np(clone(x)), y, rtol=1e-12)

@@ -104,11 +104,14 @@ def test_convert_to_tensor_dtypes():
     assert torch.get_default_dtype() == torch.float32
 
 
-def test_convert_copies_numpy_input():
+def test_convert_and_to_numpy_copy():
     arr = np.ones(3, np.float32)
     t = T.convert_to_tensor(arr)
     arr[0] = 7.0  # a later change of the array must not reach the tensor
-    assert T.to_numpy(t)[0] == 1.0
+    back = T.to_numpy(t)
+    assert back[0] == 1.0
+    back[1] = 5.0  # nor a change of what to_numpy returned (e.g. get_weights)
+    assert T.to_numpy(t)[1] == 1.0
 
 
 def test_core_helpers():

@@ -154,8 +154,8 @@ class Bidirectional(Layer):
         config = super().get_config()
         config["merge_mode"] = self.merge_mode
         config["layer"] = serialize_layer(self.forward_layer)
-        if self._custom_backward:
-            config["backward_layer"] = serialize_layer(self.backward_layer)
+        # as Keras 3: the backward layer is always stored, so a round trip keeps its name
+        config["backward_layer"] = serialize_layer(self.backward_layer)
         return config
 
 

@@ -177,14 +177,15 @@ def _with_weak(t: torch.Tensor, s: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """The value of ``x`` (a tensor, one requiring grad, anything array-like) as an ndarray;
-    bfloat16 comes back as float32, which NumPy can hold."""
+    """The value of ``x`` (a tensor, one requiring grad, anything array-like) as an ndarray
+    of its own (changing it leaves the tensor alone); bfloat16 comes back as float32, which
+    NumPy can hold."""
     if not isinstance(x, torch.Tensor):
         return np.asarray(x)
     x = x.detach()
     if x.dtype == torch.bfloat16:
         x = x.to(torch.float32)
-    return np.asarray(x.cpu().numpy())
+    return np.array(x.cpu().numpy(), copy=True)
 
 
 def cast(x: Any, dtype: Any) -> torch.Tensor:
