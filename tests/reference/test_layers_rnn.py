@@ -470,8 +470,8 @@ def test_bidirectional_config_round_trip():
     assert clone.get_config() == config
     assert clone.forward_layer.name == layer.forward_layer.name
     assert clone.backward_layer.name == layer.backward_layer.name  # no backward_forward_...
-    assert [w.name for w in clone.weights] == [w.name for w in layer.weights]
     clone(x)
+    assert [w.name for w in clone.weights] == [w.name for w in layer.weights]
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(_np(clone(x)), y, rtol=1e-12)
     custom = layers.Bidirectional(layers.GRU(2), backward_layer=layers.GRU(2, go_backwards=True))

@@ -7,8 +7,9 @@ import pytest
 
 pytensor = pytest.importorskip("pytensor")
 
-import harness.reference.backend.pytensor as backend_module  # noqa: E402
 from graph_backend_suite import *  # noqa: E402,F403 (the shared graph-backend tests)
+
+import harness.reference.backend.pytensor as backend_module  # noqa: E402
 
 
 @pytest.fixture

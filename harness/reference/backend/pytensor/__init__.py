@@ -7,13 +7,13 @@ The implementation is shared with the Theano backend (``backend/graph/``, writte
 PyTensor and no other framework.
 """
 
+from harness.reference.backend.graph.ops import EXECUTION
 from harness.reference.backend.pytensor import core as _core
 from harness.reference.backend.pytensor import math as _math
 from harness.reference.backend.pytensor import nn as _nn
 from harness.reference.backend.pytensor import rnn as _rnn
 from harness.reference.backend.pytensor.core import *  # noqa: F403 (re-exports every op)
 from harness.reference.backend.pytensor.framework import ops as _ops
-from harness.reference.backend.graph.ops import EXECUTION
 from harness.reference.backend.pytensor.math import *  # noqa: F403
 from harness.reference.backend.pytensor.nn import *  # noqa: F403
 from harness.reference.backend.pytensor.rnn import *  # noqa: F403
