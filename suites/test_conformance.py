@@ -8,12 +8,15 @@ items and records every result into the store.
 import pytest
 
 from harness.conformance import checks
-from harness.conformance.targets import make_target
+from harness.conformance.targets import DeviceUnavailable, make_target
 
 
 def test_case(harness_item, request):
-    target = make_target(request.config.getoption("harness_library"), harness_item.backend,
-                         request.config.getoption("harness_device"))
+    try:
+        target = make_target(request.config.getoption("harness_library"),
+                             harness_item.backend, request.config.getoption("harness_device"))
+    except DeviceUnavailable as exc:
+        pytest.skip(f"device unavailable: {exc}")
     ctx = checks.Context(harness_item.case, harness_item.check, target, harness_item.dtype)
     ctx.cache["devices"] = request.config.getoption("harness_devices")
     try:

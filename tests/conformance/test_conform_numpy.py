@@ -130,3 +130,14 @@ def test_select_matching_nothing_is_a_usage_error(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("harness: error: no conformance case")
+
+
+def test_an_absent_gpu_skips_every_case_with_the_reason(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "conform", "--backend", "numpy",
+                           "--device", "gpu", "--select", "Dense-linear", "--json", "g.json",
+                           "--store", "g.db"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert doc["results"] and {r["outcome"] for r in doc["results"]} == {"skipped"}
+    assert all(r["device"] == "gpu" and "device unavailable" in r["message"]
+               for r in doc["results"])

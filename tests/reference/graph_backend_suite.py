@@ -69,10 +69,10 @@ def test_backend_implements_every_op(G, NAME):
 def test_harness_backend_env_imports_only_this_framework(NAME):
     other = {"theano": "pytensor", "pytensor": "theano"}[NAME]
     code = (
-        "import sys, harness.reference as r; before = %r in sys.modules; "
+        f"import sys, harness.reference as r; before = {NAME!r} in sys.modules; "
         "from harness.reference import backend as K; K.relu; "
-        "print(before, K.name(), %r in sys.modules, %r in sys.modules, "
-        "any(m in sys.modules for m in ('tensorflow', 'torch', 'jax')))" % (NAME, NAME, other)
+        f"print(before, K.name(), {NAME!r} in sys.modules, {other!r} in sys.modules, "
+        "any(m in sys.modules for m in ('tensorflow', 'torch', 'jax')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "HARNESS_BACKEND": NAME}, check=True)
@@ -272,8 +272,8 @@ def test_rnn_with_mask_and_go_backwards(G):
 
     for backwards in (False, True):
         last, outs, states = N.rnn(step(N), x, [h0], backwards, mask)
-        got = run_compiled(G, lambda a, b, m: [*G.rnn(step(G), a, [b], backwards, m)[:2]],
-                           x, h0, mask)
+        got = run_compiled(G, lambda a, b, m, back=backwards: [
+            *G.rnn(step(G), a, [b], back, m)[:2]], x, h0, mask)
         np.testing.assert_allclose(got[0], last, **F32)
         np.testing.assert_allclose(got[1], outs, **F32)
 

@@ -387,10 +387,8 @@ def test_rnn_masks_and_directions_by_hand():
     last, outs, (state,) = J.rnn(accumulate(J), x, [np.zeros((2, 1))], mask=mask)
     # masked steps repeat the previous output (zeros before any step) and keep the state
     assert J.to_numpy(outs)[..., 0].tolist() == [[10, 10, 40, 40], [0, 60, 130, 210]]
-    assert J.to_numpy(last)[:, 0].tolist() == [40, 210] and J.to_numpy(state)[:, 0].tolist() == [
-        4,
-        21,
-    ]
+    assert J.to_numpy(last)[:, 0].tolist() == [40, 210]
+    assert J.to_numpy(state)[:, 0].tolist() == [4, 21]
     _, outs, _ = J.rnn(accumulate(J), x, [np.zeros((2, 1))], go_backwards=True, mask=mask)
     assert J.to_numpy(outs)[..., 0].tolist() == [[0, 30, 30, 40], [80, 150, 210, 210]]
     with pytest.raises(ValueError):
@@ -458,7 +456,7 @@ GRAD_CASES = {
                     K.tile(K.slice_axis(a, 1, 1, 2), (1, 3)),
                     K.squeeze(K.expand_dims(K.unstack(a, 1)[0], 1), 1)[:, None] * np.ones((1, 3)),
                     K.pad(a, [(0, 0), (0, 1)], 2.0)[:, 1:],
-                    K.repeat(a, 1, 0),
+                    K.repeat(a, 2, 0),
                 ],
                 axis=0,
             )

@@ -19,6 +19,10 @@ LIBRARIES = {"reference": "harness.conformance.targets.reference",
              "keras": "harness.conformance.targets.keras3"}
 
 
+class DeviceUnavailable(RuntimeError):
+    """The backend does not see the device asked for: its cases are skipped with the reason."""
+
+
 @dataclass
 class Built:
     """A layer built by a target for a case: the native object plus what checks need."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from harness.conformance import data
 from harness.conformance.cases import Case, ModelCase, plain_config
-from harness.conformance.targets import Built
+from harness.conformance.targets import Built, DeviceUnavailable
 from harness.errors import UsageError
 
 
@@ -31,6 +31,10 @@ class ReferenceTarget:
         self.K = K
         self.backend = backend
         self.device = device
+        try:
+            K.set_device(device)
+        except ValueError as exc:  # e.g. --device gpu on a machine without one
+            raise DeviceUnavailable(str(exc)) from exc
 
     # --- environment -----------------------------------------------------------------
     def versions(self) -> dict[str, str]:

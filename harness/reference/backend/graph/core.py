@@ -87,6 +87,10 @@ class CoreOps:
             arr = arr.astype(standardize_dtype(arr.dtype))  # raises for unsupported kinds
         return self.fw.constant(arr)
 
+    def stack(self, xs: Sequence[Any], axis: int = 0) -> Any:
+        """The tensors ``xs`` joined along a new axis (``array.ArrayOps`` implements it)."""
+        raise NotImplementedError
+
     def _holds_tensor(self, x: Any) -> bool:
         if self.is_tensor(x):
             return True
@@ -345,7 +349,8 @@ class CoreOps:
             raise ValueError(f"device name must be a string, got {name!r}")
         full = name.lower() if ":" in name else f"{name.lower()}:0"
         if full not in self.device_names():
-            raise ValueError(f"{self.fw.name} has no device {name!r}; it sees {self.device_names()}")
+            raise ValueError(
+                f"{self.fw.name} has no device {name!r}; it sees {self.device_names()}")
         self._device = full
 
 
