@@ -124,8 +124,11 @@ class ReferenceTarget:
                          mask: np.ndarray | None = None, **options: Any) -> list[np.ndarray]:
         """Outputs of the compiled forward (tf.function, jax.jit, torch.compile, a graph)."""
         fn = self.compiled(built, training, mask is not None, **options)
-        xs = [data.cast(x, built.dtype) for x in inputs]
-        ws = [w.numpy() for w in built.layer.weights]
+        xs: list[Any] = [data.cast(x, built.dtype) for x in inputs]
+        ws: list[Any] = [w.numpy() for w in built.layer.weights]
+        if built.dtype == "bfloat16":  # NumPy has no bfloat16: hand the backend its tensors
+            xs = self._tensors(inputs, built.dtype)
+            ws = [w.value for w in built.layer.weights]
         outs = fn(xs, ws, mask) if mask is not None else fn(xs, ws)
         return [np.asarray(self.K.to_numpy(o)) for o in outs]
 
