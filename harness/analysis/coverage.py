@@ -18,6 +18,8 @@ from coverage import CoverageData
 from coverage.config import DEFAULT_EXCLUDE
 from coverage.exceptions import CoverageException
 from coverage.misc import join_regex
+
+from harness.analysis.sources import is_test_path
 from coverage.parser import PythonParser
 
 from harness.errors import UsageError
@@ -33,15 +35,6 @@ def component_of(path: str) -> str:
     if len(parts) >= 3:
         return f"{parts[0]}.{parts[1]}"
     return parts[0] if len(parts) == 2 else "(top level)"
-
-
-def is_test_path(path: str) -> bool:
-    """True for test code: under a ``test``/``tests`` folder, ``test_*.py``, ``*_test.py``,
-    ``conftest.py``."""
-    parts = path.split("/")
-    name = parts[-1]
-    return (any(p in ("test", "tests", "testing") for p in parts[:-1])
-            or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
 
 
 def match_paths(measured: Iterable[str], tree_paths: Iterable[str]) -> dict[str, str]:

@@ -5,6 +5,8 @@ a larger score is worse. The rules and their scores:
 
 - ``god-class`` (SRP): a class with ``god_class`` true in its class metrics (WMC >= 47,
   TCC < 1/3, ATFD > 5). score = WMC; evidence ``wmc``, ``tcc``, ``atfd``, ``lcom4``.
+  Test code (``sources.is_test_path``) is left out of this rule and of ``fat-interface``: a
+  test class grouping many independent tests is not a design responsibility.
 - ``type-switch`` (OCP): an ``if``/``elif`` chain whose branches test one subject's type --
   ``isinstance(x, T)``, ``type(x) is T``, ``type(x) == T``, ``x.__class__ is T``,
   ``x.__class__.__name__ == "T"`` -- in at least 4 branches, or compare one variable whose
@@ -35,6 +37,7 @@ from collections import defaultdict
 
 from harness.analysis.classes import class_methods, iter_classes
 from harness.analysis.modules import import_targets, module_index
+from harness.analysis.sources import is_test_path
 from harness.analysis.type_switch import dotted, type_switches
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -87,6 +90,7 @@ def _god_classes(classes: dict[str, list[dict]]) -> list[dict]:
             {key: row[key] for key in ("wmc", "tcc", "atfd", "lcom4")},
         )
         for path, rows in sorted(classes.items())
+        if not is_test_path(path)
         for row in rows
         if row["god_class"]
     ]
@@ -236,6 +240,8 @@ def _fat_interfaces(trees, index, imports) -> list[dict]:
                 importers[(target, name)].add(user)
     rows = []
     for module, path in sorted(index.items()):
+        if is_test_path(path):
+            continue
         public = {
             node.name
             for node in trees[path].body

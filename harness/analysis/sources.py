@@ -50,3 +50,12 @@ def decode_source(data: bytes) -> Decoded:
     except LookupError:
         return Decoded(None, None, f"unknown encoding {encoding!r}")
     return Decoded(text.replace("\r\n", "\n").replace("\r", "\n"), encoding)
+
+
+def is_test_path(path: str) -> bool:
+    """True for test code: under a ``test``/``tests`` folder, ``test_*.py``, ``*_test.py``,
+    ``conftest.py``."""
+    parts = path.split("/")
+    name = parts[-1]
+    return (any(p in ("test", "tests", "testing") for p in parts[:-1])
+            or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")

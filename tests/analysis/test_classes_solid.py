@@ -325,6 +325,19 @@ def test_god_class_hotspot():
     assert row["evidence"] == {"wmc": 48, "tcc": 0.0, "atfd": 12, "lcom4": 12}
 
 
+def test_test_code_is_no_god_class_or_fat_interface():
+    source = god_class_source(12, 3)
+    methods = "".join(f"    def m{i}(self):\n        return {i}\n" for i in range(10))
+    sources = {"tests/test_big.py": source, "testing/svc.py": f"class Service:\n{methods}",
+               "u1.py": "from testing.svc import Service\n\nService().m0()\n",
+               "u2.py": "from testing.svc import Service\n\nService().m1()\n"}
+    trees = {path: ast.parse(text) for path, text in sources.items()}
+    classes = {path: class_metrics(tree, sources[path]) for path, tree in trees.items()}
+    assert classes["tests/test_big.py"][0]["god_class"] is True  # the metric stays true
+    rows = hotspots(trees, classes, module_graph(trees)["modules"])
+    assert by_kind(rows, "god-class") == [] and by_kind(rows, "fat-interface") == []
+
+
 def test_unstable_dependency():
     sources = {
         "stable.py": "import os\n\nimport volatile\n",
