@@ -242,29 +242,39 @@ def _fat_interfaces(trees, index, imports) -> list[dict]:
     for module, path in sorted(index.items()):
         if is_test_path(path):
             continue
-        public = {
-            node.name
-            for node in trees[path].body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and not node.name.startswith("_")
-        }
-        if len(public) >= FAT_MIN_PUBLIC:
-            fractions = {}
-            for user, user_path in index.items():
-                used = _module_names_used(module, imports[user_path], uses[user_path])
-                if user != module and used is not None and used & public:
-                    fractions[user] = len(used & public) / len(public)
-            rows += _fat_row(path, module, 1, len(public), fractions)
-        for qualname, node in iter_classes(trees[path]):
-            methods = {m.name for m in class_methods(node) if not m.name.startswith("_")}
-            if len(methods) < FAT_MIN_PUBLIC:
-                continue
-            fractions = {}
-            for user in importers.get((module, qualname), ()):
-                used = attribute_names[index[user]] & methods
-                if used:
-                    fractions[user] = len(used) / len(methods)
-            rows += _fat_row(path, qualname, node.lineno, len(methods), fractions)
+        rows += _fat_module(module, path, trees[path], index, imports, uses)
+        rows += _fat_classes(module, path, trees[path], index, importers, attribute_names)
+    return rows
+
+
+def _fat_module(module, path, tree, index, imports, uses) -> list[dict]:
+    """The module itself as an interface: its public functions and who uses which."""
+    public = {node.name for node in tree.body
+              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+              and not node.name.startswith("_")}
+    if len(public) < FAT_MIN_PUBLIC:
+        return []
+    fractions = {}
+    for user, user_path in index.items():
+        used = _module_names_used(module, imports[user_path], uses[user_path])
+        if user != module and used is not None and used & public:
+            fractions[user] = len(used & public) / len(public)
+    return _fat_row(path, module, 1, len(public), fractions)
+
+
+def _fat_classes(module, path, tree, index, importers, attribute_names) -> list[dict]:
+    """Each class with many public methods as an interface of the modules importing it."""
+    rows = []
+    for qualname, node in iter_classes(tree):
+        methods = {m.name for m in class_methods(node) if not m.name.startswith("_")}
+        if len(methods) < FAT_MIN_PUBLIC:
+            continue
+        fractions = {}
+        for user in importers.get((module, qualname), ()):
+            used = attribute_names[index[user]] & methods
+            if used:
+                fractions[user] = len(used) / len(methods)
+        rows += _fat_row(path, qualname, node.lineno, len(methods), fractions)
     return rows
 
 
