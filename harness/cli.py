@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--json", metavar="FILE")
     conform.add_argument("--store", metavar="DB")
     conform.add_argument("--jobs", "-n", metavar="N", help="pytest-xdist workers (auto, 0, N)")
+    conform.add_argument("--repro", metavar="CASE_ID",
+                         help="print a standalone script reproducing CASE_ID's check "
+                              "(one --backend, default numpy; one --dtype, default float32)")
+    conform.add_argument("--check", metavar="C",
+                         help="the check --repro reproduces (default forward)")
 
     analyse = sub.add_parser("analyse", aliases=["analyze"], help="mine a git repository")
     analyse.add_argument("path", nargs="?", default=None)
@@ -74,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here so that `harness analyse` never pays for the conformance stack.
+    if args.command == "conform" and args.repro:
+        from harness.conformance.repro import repro_command
+
+        return repro_command(args)
+    if args.command == "conform" and args.check:
+        raise UsageError("--check goes with --repro CASE_ID")
     if args.command == "conform":
         from harness.conformance.runner import conform_command
 

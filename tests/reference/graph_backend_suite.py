@@ -164,7 +164,7 @@ def test_binary_ops_broadcasting(G, name):
 def test_unary_ops(G, name):
     x = rand(3, 5, low=-3, high=3)
     x[0, :3] = [0.0, -3.0, 3.0]  # kinks of relu / hard_sigmoid
-    if name in ("sqrt", "log"):
+    if name in ("sqrt", "log", "log1p"):
         x = np.abs(x) + 0.1
     parity(G, name, [x])
 
@@ -289,7 +289,7 @@ GRAD_CASES = {
     "clip_bounds": (lambda K, v: K.sum(K.clip(v[0], -0.5, 0.5)), [(0,)]),
     "hard_sigmoid_kinks": (lambda K, v: K.sum(K.hard_sigmoid(v[0])), [(0,)]),
     "softmax_matmul": (lambda K, v: K.sum(K.multiply(K.log_softmax(K.matmul(v[0], v[1])),
-                                                     K.softmax(v[0], 0)[:, :2])),
+                                                     K.slice_axis(K.softmax(v[0], 0), 1, 0, 2))),
                        [(3, 4), (4, 2)]),
     "conv_pool": (lambda K, v: K.sum(K.max_pool(K.conv(v[0], v[1], 1, "same"), 2, 1, "valid")),
                   [(2, 5, 5, 2), (3, 3, 2, 3)]),

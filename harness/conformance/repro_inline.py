@@ -1,0 +1,457 @@
+"""Copy backend op functions, with everything they need, into standalone Python source.
+
+A reproduction script must run the backend's framework alone, without importing ``harness``.
+``Inliner.require(module, name)`` takes a top-level definition of a backend module (found by
+parsing the module's source), then every module-level name it refers to, recursively: helpers
+and constants of the same module, definitions imported from other ``harness`` modules (inlined
+too) and third-party imports (kept as imports). Names are renamed where two modules define the
+same name or a module shadows a builtin (the NumPy backend's ``max``), so the copied code keeps
+Python's scoping exactly. ``source()`` renders the imports, then each module's statements in
+the order the modules import each other and, inside a module, in file order.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+_BUILTINS = frozenset(dir(builtins))
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp,
+           ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+class InlineError(RuntimeError):
+    """A backend definition cannot be copied into a standalone script."""
+
+
+@dataclass(frozen=True)
+class ModuleRef:
+    """A module-level name bound to a ``harness`` module (``conv_utils`` in ``conv_utils.f``)."""
+
+    module: str
+
+
+@dataclass
+class _Module:
+    name: str
+    body: list[ast.stmt]
+    bindings: dict[str, list[int]]  # name -> indexes of the top-level statements binding it
+    included: dict[int, ast.stmt] = field(default_factory=dict)  # index -> rewritten statement
+    depends: set[str] = field(default_factory=set)  # harness modules it needs first
+
+
+def _bound_here(nodes: list[ast.AST]) -> set[str]:
+    """Names bound by ``nodes`` in their own scope (not inside nested functions or classes)."""
+    names: set[str] = set()
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Lambda, *_SCOPES[4:])):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _arg_names(args: ast.arguments) -> set[str]:
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    every += [a for a in (args.vararg, args.kwarg) if a is not None]
+    return {a.arg for a in every}
+
+
+class _Rewriter(ast.NodeTransformer):
+    """Renames the module-level names a statement uses, leaving local names alone.
+
+    ``resolve(name)`` is called for each use of a module-level name and returns its new name,
+    or a ``ModuleRef`` (then ``ref.attr`` becomes a single name through ``resolve_attr``).
+    Annotations are dropped from functions (their names need not exist in the script).
+    """
+
+    def __init__(self, resolve: Callable[[str], str | ModuleRef],
+                 resolve_attr: Callable[[str, str], str]):
+        self.resolve = resolve
+        self.resolve_attr = resolve_attr
+        # local names of each enclosing scope, and whether that scope is a class body
+        self.scopes: list[tuple[set[str], bool]] = []
+
+    def _is_global(self, name: str) -> bool:
+        for depth, (names, is_class) in enumerate(reversed(self.scopes)):
+            # a class body's names are invisible to the functions defined inside it
+            if is_class and depth > 0:
+                continue
+            if name in names:
+                return False
+        return True
+
+    def _rename(self, name: str) -> str:
+        new = self.resolve(name)
+        if isinstance(new, ModuleRef):
+            raise InlineError(f"module {new.module} is used as a value, not as `module.name`")
+        return new
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if self._is_global(node.id):
+            node.id = self._rename(node.id)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        base = node.value
+        if isinstance(base, ast.Name) and self._is_global(base.id):
+            target = self.resolve(base.id)
+            if isinstance(target, ModuleRef):
+                return ast.copy_location(
+                    ast.Name(self.resolve_attr(target.module, node.attr), node.ctx), node)
+        self.generic_visit(node)
+        return node
+
+    def visit_Global(self, node: ast.Global) -> ast.AST:
+        node.names = [self._rename(n) for n in node.names]
+        return node
+
+    def _alias(self, node: ast.Import | ast.ImportFrom) -> ast.AST:
+        if self.scopes:  # a local import binds a local name
+            return node
+        for alias in node.names:
+            bound = (alias.asname or alias.name).split(".")[0]
+            new = self._rename(bound)
+            if new != bound:
+                if "." in alias.name and not alias.asname:
+                    raise InlineError(f"cannot rename the import of {alias.name}")
+                alias.asname = new
+        return node
+
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        return self._alias(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        if (node.module or "").startswith("harness") or node.level:
+            raise InlineError(f"cannot inline the nested import of {node.module}")
+        return self._alias(node)
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> ast.AST:
+        args = node.args
+        # defaults and decorators are evaluated in the enclosing scope
+        args.defaults = [self.visit(d) for d in args.defaults]
+        args.kw_defaults = [None if d is None else self.visit(d) for d in args.kw_defaults]
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if a is not None:
+                a.annotation = None
+        if not isinstance(node, ast.Lambda):
+            node.decorator_list = [self.visit(d) for d in node.decorator_list]
+            node.returns = None
+        body = node.body if isinstance(node.body, list) else [node.body]
+        declared = {n for stmt in body for sub in ast.walk(stmt) if isinstance(sub, ast.Global)
+                    for n in sub.names}
+        self.scopes.append(((_arg_names(args) | _bound_here(body)) - declared, False))
+        if isinstance(node, ast.Lambda):
+            node.body = self.visit(node.body)
+        else:
+            node.body = [self.visit(s) for s in node.body]
+        self.scopes.pop()
+        if not isinstance(node, ast.Lambda) and not self.scopes:
+            node.name = self._rename(node.name)
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        node.bases = [self.visit(b) for b in node.bases]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        node.decorator_list = [self.visit(d) for d in node.decorator_list]
+        self.scopes.append((_bound_here(node.body), True))
+        node.body = [self.visit(s) for s in node.body]
+        self.scopes.pop()
+        if not self.scopes:
+            node.name = self._rename(node.name)
+        return node
+
+    def _comprehension(self, node: Any) -> ast.AST:
+        first = node.generators[0]
+        first.iter = self.visit(first.iter)  # evaluated in the enclosing scope
+        self.scopes.append(({n.id for g in node.generators for n in ast.walk(g.target)
+                             if isinstance(n, ast.Name)}, False))
+        first.target = self.visit(first.target)
+        first.ifs = [self.visit(i) for i in first.ifs]
+        for gen in node.generators[1:]:
+            self.visit(gen)
+        for name in ("elt", "key", "value"):
+            if hasattr(node, name):
+                setattr(node, name, self.visit(getattr(node, name)))
+        self.scopes.pop()
+        return node
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
+        if self.scopes and self.scopes[-1][1]:
+            # class bodies keep their annotations (dataclasses read them); never evaluated
+            if node.value is not None:
+                node.value = self.visit(node.value)
+            node.target = self.visit(node.target)
+            return node
+        if node.value is None:
+            return None
+        return self.visit(ast.copy_location(ast.Assign([node.target], node.value), node))
+
+
+def globals_used(stmt: ast.stmt) -> set[str]:
+    """The module-level names ``stmt`` refers to (scope-aware; annotations ignored)."""
+    used: set[str] = set()
+
+    def record(name: str) -> str:
+        used.add(name)
+        return name
+
+    _Rewriter(record, lambda module, attr: attr).visit(copy.deepcopy(stmt))
+    return used
+
+
+def _module_info(name: str) -> _Module:
+    module = importlib.import_module(name)
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError) as exc:
+        raise InlineError(f"no source for {name}: {exc}") from exc
+    bindings: dict[str, list[int]] = {}
+    for index, stmt in enumerate(tree.body):
+        for bound in _bound_here([stmt]):
+            bindings.setdefault(bound, []).append(index)
+    return _Module(name, tree.body, bindings)
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+
+
+class Inliner:
+    """Collects backend definitions, and the imports they need, as standalone source."""
+
+    def __init__(self, reserved: set[str] | frozenset[str] = frozenset()):
+        self.reserved = set(reserved)
+        self.modules: dict[str, _Module] = {}
+        self.names: dict[tuple[str, str], str | ModuleRef] = {}  # (module, name) -> emitted
+        self.owner: dict[str, object] = {}  # emitted name -> what it stands for
+        self.imports: set[str] = set()  # import statements of third-party names
+
+    # --- naming --------------------------------------------------------------------------
+    def _claim(self, wanted: str, key: object, prefix: str) -> str:
+        candidates = [wanted] if wanted not in _BUILTINS else []
+        candidates += [f"{prefix}_{wanted}"] + [f"{prefix}_{wanted}_{i}" for i in range(2, 99)]
+        for name in candidates:
+            if name in self.reserved or (name in self.owner and self.owner[name] != key):
+                continue
+            self.owner[name] = key
+            return name
+        raise InlineError(f"no free name for {wanted}")  # pragma: no cover
+
+    def adopt_import(self, module: str, name: str) -> None:
+        """Import ``module`` as ``name`` in the script (for the script's own code too)."""
+        self._claim(name, ("import", module, name), "imported")
+        self.imports.add(f"import {module} as {name}" if name != module else f"import {module}")
+
+    # --- resolution ----------------------------------------------------------------------
+    def function(self, fn: Callable[..., Any], package: str) -> str:
+        """Inline the op ``fn`` of the backend ``package``; the name the script calls it by."""
+        for module_name, module in sorted(sys.modules.items()):
+            if not (module_name == package or module_name.startswith(package + ".")):
+                continue
+            if module_name == package:
+                continue  # the package re-exports; the defining module has the source
+            for attr, value in vars(module).items():
+                if value is fn and attr in _module_info_cached(self, module_name).bindings:
+                    stmts = self.modules[module_name].bindings[attr]
+                    if not any(isinstance(self.modules[module_name].body[i],
+                                          (ast.Import, ast.ImportFrom)) for i in stmts):
+                        return self.require(module_name, attr)
+        raise InlineError(f"cannot find the definition of {getattr(fn, '__name__', fn)!r} "
+                          f"in {package}")
+
+    def require(self, module: str, name: str) -> str:
+        """Inline ``name`` of ``module`` (with its dependencies); its name in the script."""
+        found = self._resolve(module, name)
+        if isinstance(found, ModuleRef):
+            raise InlineError(f"{module}.{name} is a module")
+        return found
+
+    def _resolve(self, module: str, name: str) -> str | ModuleRef:
+        key = (module, name)
+        if key in self.names:
+            return self.names[key]
+        info = _module_info_cached(self, module)
+        indexes = info.bindings.get(name)
+        if not indexes:
+            if name in _BUILTINS:
+                return name
+            raise InlineError(f"{module} has no module-level name {name!r}")
+        stmts = [info.body[i] for i in indexes]
+        if all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in stmts):
+            found = [self._imported(info, s, name) for s in stmts]  # type: ignore[arg-type]
+            return found[-1]
+        for index in indexes:
+            self._include(info, index)
+        return self.names[key]
+
+    def _imported(self, info: _Module, stmt: ast.Import | ast.ImportFrom, name: str
+                  ) -> str | ModuleRef:
+        alias = next(a for a in stmt.names if (a.asname or a.name).split(".")[0] == name)
+        key = (info.name, name)
+        if isinstance(stmt, ast.ImportFrom):
+            source = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""),
+                                                 info.name.rpartition(".")[0])
+            if source.startswith("harness"):
+                value = getattr(importlib.import_module(source), alias.name)
+                if isinstance(value, ModuleType):
+                    found: str | ModuleRef = ModuleRef(value.__name__)
+                else:
+                    found = self._resolve(source, alias.name)
+                    info.depends.add(_defining(self, source, alias.name))
+                self.names[key] = found
+                return found
+            text = f"from {source} import {alias.name}"
+            ident: object = ("from", source, alias.name)
+        else:
+            if alias.name.startswith("harness"):
+                found = ModuleRef(alias.name if alias.asname else alias.name.split(".")[0])
+                self.names[key] = found
+                return found
+            text = f"import {alias.name}"
+            # `import jax` and `import jax.numpy` both bind the package `jax`
+            ident = ("import", alias.name if alias.asname else name, alias.asname)
+        emitted = self._claim(name, ident, "imported")
+        if emitted != name and isinstance(stmt, ast.Import) and not alias.asname \
+                and "." in alias.name:
+            raise InlineError(f"cannot rename the import of {alias.name}")
+        plain = alias.name if isinstance(stmt, ast.ImportFrom) else alias.name.split(".")[0]
+        if emitted != plain:
+            text += f" as {emitted}"
+        self.imports.add(text)
+        self.names[key] = emitted
+        return emitted
+
+    def _include(self, info: _Module, index: int) -> None:
+        if index in info.included:
+            return
+        stmt = info.body[index]
+        prefix = info.name.rsplit(".", 1)[-1]
+        for bound in _bound_here([stmt]):
+            self.names.setdefault((info.name, bound),
+                                  self._claim(bound, (info.name, bound), prefix))
+        info.included[index] = stmt  # placeholder while its dependencies resolve
+        info.included[index] = self._rewrite(info, copy.deepcopy(stmt))
+
+    def _rewrite(self, info: _Module, stmt: ast.stmt) -> ast.stmt:
+        def resolve(name: str) -> str | ModuleRef:
+            return self._resolve(info.name, name)
+
+        def resolve_attr(module: str, attr: str) -> str:
+            info.depends.add(_defining(self, module, attr))
+            return self.require(module, attr)
+
+        return _Rewriter(resolve, resolve_attr).visit(stmt)
+
+    def _side_effects(self) -> bool:
+        """Include module-level calls that set up included definitions (``defvjp(f, ...)``)
+        or configure an imported framework (``jax.config.update``); True when one was added."""
+        added = False
+        for info in list(self.modules.values()):
+            if not info.included:
+                continue
+            for index, stmt in enumerate(info.body):
+                if index in info.included or not isinstance(stmt, ast.Expr) or _is_docstring(
+                        stmt):
+                    continue
+                kinds = {self._kind(info, n) for n in globals_used(stmt)}
+                if "included" in kinds or kinds <= {"import", "builtin"}:
+                    info.included[index] = self._rewrite(info, copy.deepcopy(stmt))
+                    added = True
+        return added
+
+    def _kind(self, info: _Module, name: str) -> str:
+        """How ``name`` is bound in ``info``: builtin, import, included or other."""
+        indexes = info.bindings.get(name)
+        if not indexes:
+            return "builtin"
+        if all(i in info.included for i in indexes):
+            return "included"
+        first = info.body[indexes[0]]
+        if isinstance(first, ast.Import) or (
+                isinstance(first, ast.ImportFrom) and not (first.module or "").startswith(
+                    "harness") and not first.level):
+            return "import"
+        return "other"
+
+    # --- output --------------------------------------------------------------------------
+    def source(self) -> str:
+        """The imports and the inlined definitions, ready to paste into a script."""
+        while self._side_effects():
+            pass
+        parts = sorted(self.imports)
+        for name in self._module_order():
+            info = self.modules[name]
+            parts.append(f"\n\n# --- from the reference library's {_short(name)} "
+                         f"({len(info.included)} definitions)")
+            for index in sorted(info.included):
+                parts.append("\n" + ast.unparse(ast.fix_missing_locations(info.included[index])))
+        return "\n".join(parts) + "\n"
+
+    def _module_order(self) -> list[str]:
+        order: list[str] = []
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in order or name in path:
+                return
+            for dep in sorted(self.modules[name].depends):
+                if dep in self.modules and dep != name:
+                    visit(dep, (*path, name))
+            order.append(name)
+
+        for name in sorted(self.modules):
+            if self.modules[name].included:
+                visit(name, ())
+        return [n for n in order if self.modules[n].included]
+
+
+def _module_info_cached(inliner: Inliner, name: str) -> _Module:
+    if name not in inliner.modules:
+        inliner.modules[name] = _module_info(name)
+    return inliner.modules[name]
+
+
+def _defining(inliner: Inliner, module: str, name: str) -> str:
+    """The module whose statement defines ``module.name`` (following re-exports)."""
+    info = _module_info_cached(inliner, module)
+    indexes = info.bindings.get(name, [])
+    if len(indexes) == 1 and isinstance(info.body[indexes[0]], ast.ImportFrom):
+        stmt = info.body[indexes[0]]
+        assert isinstance(stmt, ast.ImportFrom)
+        source = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""),
+                                             module.rpartition(".")[0])
+        alias = next(a for a in stmt.names if (a.asname or a.name) == name)
+        if source.startswith("harness") and not isinstance(
+                getattr(importlib.import_module(source), alias.name, None), ModuleType):
+            return _defining(inliner, source, alias.name)
+    return module
+
+
+def _short(module: str) -> str:
+    """``harness.reference.backend.numpy.math`` -> ``numpy/math.py`` (where to look upstream)."""
+    parts = module.split(".")
+    tail = parts[3:] if parts[:3] == ["harness", "reference", "backend"] else parts[1:]
+    return "/".join(tail) + ".py"
