@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from pathlib import Path
 
 import nox
 
@@ -39,8 +40,11 @@ def conformance(session: nox.Session, backend: str) -> None:
 @nox.session(python=PYTHON, name="conformance_theano")
 def conformance_theano(session: nox.Session) -> None:
     """Theano 1.0.5 in its own environment (numpy<1.24, scipy<1.16); its store merges in."""
-    session.install("numpy==1.23.5", "scipy<1.16", "theano==1.0.5")
-    session.install("-e", ".")
+    pins = ["numpy==1.23.5", "scipy<1.16", "pandas<2.3"]  # what Theano 1.0.5 runs on
+    constraints = Path(session.create_tmp()) / "theano-constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    session.install(*pins, "theano==1.0.5")
+    session.install("-c", str(constraints), "-e", ".")
     session.run("python", "-c", "import numpy; assert numpy.__version__ == '1.23.5'")
     session.run("harness", "conform", "--backend", "theano",
                 "--store", ".harness/stores/theano.db",
