@@ -16,8 +16,9 @@ PyTorch) of the reference library.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class Scenario:
     """One run of the layer in the script and what its outputs are judged against."""
 
     label: str
-    mode: str  # values | shapes | gradients
+    mode: str  # values | shapes | gradients | run (only replays: a crash is the finding)
     program: Program
     inputs: list[str]  # DATA keys
     input_dtypes: list[str | None]  # None: integer inputs keep their dtype
@@ -75,6 +76,7 @@ class Reproduction:
     recorder: Recorder
     inliner: Any  # repro_inline.Inliner holding the backend functions the script needs
     result: dict[str, Any] | None = None
+    error: str | None = None  # what the layer raised while being recorded
 
 
 def _case(case_id: str) -> Case:
@@ -233,26 +235,75 @@ def build(case_id: str, check: str = "forward", backend: str = "numpy",
     if case.layer == "Dropout" and case.training:
         raise UsageError(f"case {case_id!r} draws a random dropout mask: no fixed oracle values "
                          "to reproduce against")
-    target = _target(backend)
-    if not target.supports(dtype):
-        raise UsageError(f"backend {backend!r} does not compute in {dtype}")
+    with _backend_kept():
+        return _record(case, check, backend, dtype, result)
+
+
+@contextlib.contextmanager
+def _backend_kept() -> Iterator[None]:
+    """Leave the reference library's active backend as it was (recording switches it)."""
+    from harness.reference import backend as K
+
+    saved = (K._active, K._active_name)
+    try:
+        yield
+    finally:
+        K._active, K._active_name = saved
+
+
+def _record(case: Case, check: str, backend: str, dtype: str, result: dict[str, Any] | None
+            ) -> Reproduction:
     from harness.conformance.repro_inline import Inliner
     from harness.conformance.repro_script import RESERVED
 
+    target = _target(backend)
+    if not target.supports(dtype):
+        raise UsageError(f"backend {backend!r} does not compute in {dtype}")
     module = target.K.active()
     inliner = Inliner(RESERVED)
     inliner.adopt_import("numpy", "np")  # the script's own code uses np
     convert = inliner.function(module.convert_to_tensor, module.__name__)
     recorder = Recorder(module, convert)
-    builder = _Builder(case, target, target.build(case, dtype), dtype, recorder)
+    version = target.versions().get(backend, "unknown")
+    try:
+        built = target.build(case, dtype)
+    except Exception:  # noqa: BLE001 - the layer fails when first called: replay that call
+        scenario, arrays, error = _build_crash(case, target, dtype, recorder)
+        return Reproduction(case, check, backend, dtype, version, [], [], [scenario], arrays,
+                            recorder.constants, recorder, inliner, result, error)
+    builder = _Builder(case, target, built, dtype, recorder)
     scenarios = _scenarios(builder, check)
-    weights = [builder.put(f"w{i}", data.cast(w, d)) for i, (w, d) in
-               enumerate(zip(builder.weights64, builder.var_dtypes))]
-    assert weights == [f"w{i}" for i in range(len(weights))]
-    rep = Reproduction(case, check, backend, dtype, target.versions().get(backend, "unknown"),
-                       list(builder.built.weight_names), builder.var_dtypes, scenarios,
-                       builder.arrays, recorder.constants, recorder, inliner, result)
-    return rep
+    for i, (w, d) in enumerate(zip(builder.weights64, builder.var_dtypes)):
+        builder.put(f"w{i}", data.cast(w, d))
+    return Reproduction(case, check, backend, dtype, version, list(built.weight_names),
+                        builder.var_dtypes, scenarios, builder.arrays, recorder.constants,
+                        recorder, inliner, result, _describe(builder.error))
+
+
+def _describe(error: BaseException | None) -> str | None:
+    return None if error is None else f"{type(error).__name__}: {error}"
+
+
+def _build_crash(case: Case, target: Any, dtype: str, recorder: Recorder
+                 ) -> tuple[Scenario, dict[str, np.ndarray], str | None]:
+    """The layer raised while being built: record its first call (weight creation included,
+    the initial weights as constants), which the script replays to the same crash."""
+    K = target.K
+    layer = target._layer(case, dtype)
+    cast = [data.cast(x, dtype) for x in data.inputs(case, dtype)]
+    dtypes = [None if x.dtype.kind in "iub" else dtype for x in cast]
+    xs = [K.convert_to_tensor(x, dtype=d) for x, d in zip(cast, dtypes)]
+
+    def first_call(xs: list[Any], ws: list[Any], mask: Any) -> list[Any]:
+        out = layer(xs if case.multi_input else xs[0])
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    program, _, error = recorder.record("layer_first_call", first_call,
+                                        [("xs", xs), ("ws", []), ("mask", None)])
+    keys = [f"s0_x{i}" for i in range(len(cast))]
+    scenario = Scenario("first call (builds the weights)", "run", program, keys, dtypes, None,
+                        note="the reference layer raised here when dl-harness built it")
+    return scenario, dict(zip(keys, cast)), _describe(error)
 
 
 def reproduction(case_id: str, check: str = "forward", backend: str = "numpy",
@@ -277,15 +328,16 @@ def file_name(case: str, check: str, backend: str, dtype: str) -> str:
 def write_reproductions(results: Iterable[dict[str, Any]], folder: str | Path) -> list[Path]:
     """Write a script into ``folder`` for every failed or errored reference-library result.
 
-    Results this environment cannot reproduce (backend not installed, a check without
-    scripts) are listed with the reason in ``folder/README.md``. Returns the paths written.
+    ``folder/README.md`` lists every such result: its script, or why this environment cannot
+    make one (backend not installed here, a check without scripts). Nothing is written when
+    no script can be made. Returns the paths written.
     """
     wanted = [r for r in results if r.get("outcome") in ("failed", "error")]
     if not wanted:
         return []
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    written, notes = [], []
+    written: list[Path] = []
+    notes: list[str] = []
     for r in wanted:
         name = file_name(r["case"], r["check"], r["backend"], r["dtype"])
         if r.get("library", "reference") != "reference":
@@ -296,10 +348,17 @@ def write_reproductions(results: Iterable[dict[str, Any]], folder: str | Path) -
         except UsageError as exc:
             notes.append(f"- {name}: not written: {exc}")
             continue
+        except Exception as exc:  # noqa: BLE001 - a report is still written without it
+            notes.append(f"- {name}: not written: recording failed ({type(exc).__name__}: "
+                         f"{exc})")
+            continue
+        out.mkdir(parents=True, exist_ok=True)
         path = out / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
         notes.append(f"- {name}: `python {name}`")
+    if not written:
+        return []  # nothing this environment can reproduce: no folder
     readme = out / "README.md"
     readme.write_text("# Reproductions of failed and errored conformance results\n\n"
                       "Each script runs the backend's framework alone (no harness import) and "

@@ -108,6 +108,8 @@ def _header(rep: Any) -> str:
     if rep.result:
         lines.append(f"Recorded outcome: {rep.result.get('outcome')}"
                      + (f" - {rep.result['message']}" if rep.result.get("message") else ""))
+    if rep.error:
+        lines.append(f"While recorded, the layer raised {rep.error}")
     lines += [
         "",
         "The layer's computation is replayed as the backend calls it made, through the",
@@ -157,6 +159,10 @@ def _scenario(n: int, s: Any, rep: Any, names: dict[str, str], program: str) -> 
                  f"    return check_values({s.label!r}, outs, "
                  f"[{', '.join(f'DATA[{k!r}]' for k in s.expected)}], "
                  f"atol={s.tol.atol!r}, rtol={s.tol.rtol!r})"]
+    elif s.mode == "run":
+        body += [f"    {program}(xs, ws, mask)",
+                 "    print('no error: the layer ran without raising')",
+                 "    return True"]
     elif s.mode == "shapes":
         body += [f"    outs = [{to_numpy}(o) for o in {program}(xs, ws, mask)]",
                  f"    return check_shapes({s.label!r}, outs, {s.expected_shapes!r}, "

@@ -60,6 +60,11 @@ def build_reports(stores: Iterable[str | Path], out: str | Path,
             written += writers[name](data, folder)
         except OSError as exc:
             raise UsageError(f"cannot write the {name} report in {folder}: {exc}") from None
+    if data.conformance is not None:
+        # a standalone script per failed/errored result, where this environment can make one
+        from harness.conformance.repro import write_reproductions
+
+        written += write_reproductions(data.conformance["results"], folder / "repro")
     return written
 
 

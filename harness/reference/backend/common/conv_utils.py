@@ -11,7 +11,6 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-
 PADDINGS = ("valid", "same")
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-
 #: every dtype name the op interface knows, in promotion order within a kind.
 DTYPE_NAMES = ("bool", "int32", "int64", "float16", "bfloat16", "float32", "float64")
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")

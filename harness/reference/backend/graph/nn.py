@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.reference.backend.common.constants import SELU_ALPHA, SELU_SCALE
 from harness.reference.backend.common.conv_utils import (
     conv_padding,
     conv_transpose_padding,
@@ -32,9 +33,6 @@ NN_OPS = (
     "avg_pool",
 )
 
-#: Keras's SELU constants (as keras.activations.selu rounds them)
-SELU_ALPHA = 1.67326324
-SELU_SCALE = 1.05070098
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SQRT_2 = math.sqrt(2.0)
 

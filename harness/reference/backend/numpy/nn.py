@@ -15,6 +15,7 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
+from harness.reference.backend.common.constants import SELU_ALPHA, SELU_SCALE
 from harness.reference.backend.common.conv_utils import (
     conv_padding,
     conv_transpose_padding,
@@ -31,9 +32,6 @@ from harness.reference.backend.numpy.core import (
 )
 from harness.reference.backend.numpy.math import erf, select
 
-#: Keras's SELU constants (Klambauer et al. 2017, as keras.activations.selu rounds them)
-SELU_ALPHA = 1.67326324
-SELU_SCALE = 1.05070098
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SQRT_2 = math.sqrt(2.0)
 

@@ -26,9 +26,6 @@ from harness.reference.backend.common.conv_utils import (
 )
 from harness.reference.backend.torch.core import float_tensor, promote, shape
 
-#: Keras's SELU constants (keras.activations.selu rounds them; torch's F.selu does not)
-SELU_ALPHA = 1.67326324
-SELU_SCALE = 1.05070098
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -66,7 +63,7 @@ def elu(x: Any, alpha: float = 1.0) -> torch.Tensor:
 
 def selu(x: Any) -> torch.Tensor:
     """scale * elu(x, alpha) with Keras's constants."""
-    return SELU_SCALE * F.elu(float_tensor(x), alpha=SELU_ALPHA)
+    return F.selu(float_tensor(x))  # torch's own, with the full-precision constants
 
 
 def silu(x: Any) -> torch.Tensor:
