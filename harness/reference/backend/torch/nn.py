@@ -26,7 +26,6 @@ from harness.reference.backend.common.conv_utils import (
 )
 from harness.reference.backend.torch.core import float_tensor, promote, shape
 
-
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
