@@ -89,6 +89,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid the cursor's INSERT just made (sqlite3 sets it after every INSERT)."""
+    if cur.lastrowid is None:
+        raise RuntimeError("the INSERT made no row")
+    return cur.lastrowid
+
+
 class Store:
     """A handle on one SQLite store file; cheap to open, safe across processes."""
 
@@ -159,7 +166,7 @@ class Store:
             "INSERT INTO runs (kind, started_at, environment, args) VALUES (?, ?, ?, ?)",
             (kind, _now(), json.dumps(environment or {}), json.dumps(args or {}, default=str)),
         )
-        return int(cur.lastrowid)
+        return _inserted_id(cur)
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         self.conn.execute(
@@ -181,7 +188,7 @@ class Store:
         if row is None:
             raise KeyError(run_id)
         keys = ("id", "kind", "started_at", "finished_at", "status", "environment", "args")
-        info = dict(zip(keys, row))
+        info = dict(zip(keys, row, strict=True))
         info["environment"] = json.loads(info["environment"])
         info["args"] = json.loads(info["args"])
         return info
@@ -244,7 +251,7 @@ _SQL_CHUNK = 500  # below SQLite's default limit on bound parameters
 
 
 def cache_get(store: Store, analyser: str, version: str, keys: Iterable[str]) -> dict[str, Any]:
-    """Cached payloads of ``analyser`` at ``version`` for ``keys``: ``{key: payload}`` (hits only)."""
+    """Hits only: ``{key: payload}`` cached for ``analyser`` at ``version``, among ``keys``."""
     wanted = list(dict.fromkeys(keys))
     found: dict[str, Any] = {}
     for start in range(0, len(wanted), _SQL_CHUNK):
@@ -408,7 +415,7 @@ def history_new_line(store: Store, repo: str, keep: int = 4) -> int:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return int(cur.lastrowid)
+    return _inserted_id(cur)
 
 
 def history_append(store: Store, line_id: int, commits: list[tuple], changes: list[tuple],

@@ -18,10 +18,9 @@ from coverage import CoverageData
 from coverage.config import DEFAULT_EXCLUDE
 from coverage.exceptions import CoverageException
 from coverage.misc import join_regex
-
-from harness.analysis.sources import is_test_path
 from coverage.parser import PythonParser
 
+from harness.analysis.sources import is_test_path
 from harness.errors import UsageError
 
 LineCounts = dict[str, tuple[int, int]]  # path -> (statements, covered statements)

@@ -132,7 +132,7 @@ class Git:
                 assert proc.stdin is not None and proc.stdout is not None
                 proc.stdin.write(revs.encode())
                 proc.stdin.close()
-                yield from parse_log(_tokens(proc.stdout))
+                yield from parse_log(nul_tokens(proc.stdout))
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -148,7 +148,9 @@ def _env() -> dict[str, str]:
             "GIT_NO_REPLACE_OBJECTS": "1"}
 
 
-def _tokens(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+def nul_tokens(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """The NUL-separated tokens of a ``git ... -z`` output stream, read ``size`` bytes at a
+    time (the last token may end without a NUL)."""
     rest = b""
     while chunk := stream.read(size):
         parts = (rest + chunk).split(b"\0")

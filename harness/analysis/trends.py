@@ -35,7 +35,7 @@ from harness.analysis import engine
 from harness.analysis import trend_figures as tf
 from harness.analysis.duplication import duplication
 from harness.analysis.git import GitRepo, TreeEntry
-from harness.analysis.history_log import Git, text
+from harness.analysis.history_log import Git, nul_tokens, text
 from harness.analysis.registry import REGISTRY, version_of
 from harness.analysis.releases import (
     TAG_FORMAT,
@@ -175,7 +175,7 @@ def line_changes(git: Git, tip: str, base: str | None) -> Iterator[tuple[str, li
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, env=env)
         assert proc.stdout is not None
         try:
-            yield from _parse_raw(_tokens(proc.stdout))
+            yield from _parse_raw(nul_tokens(proc.stdout))
         finally:
             if proc.poll() is None:
                 proc.kill()  # the consumer stopped early
@@ -203,16 +203,6 @@ def _parse_raw(tokens: Iterator[bytes]) -> Iterator[tuple[str, list[tuple]]]:
                 changes.append((path, blob if keep else None))
     if sha is not None:
         yield sha, changes
-
-
-def _tokens(stream: Any, size: int = 1 << 20) -> Iterator[bytes]:
-    rest = b""
-    while chunk := stream.read(size):
-        parts = (rest + chunk).split(b"\0")
-        rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
 
 
 def _python_files(entries: Iterable[TreeEntry]) -> list[TreeEntry]:

@@ -33,7 +33,7 @@ def compare(actual: Any, expected: Any, tol: Tol, what: str = "output") -> Compa
     if len(acts) != len(exps):
         return Comparison(False, None, None, f"{what}: {len(acts)} arrays, expected {len(exps)}")
     max_abs, max_rel, ok, worst = 0.0, 0.0, True, None
-    for i, (a, e) in enumerate(zip(acts, exps)):
+    for i, (a, e) in enumerate(zip(acts, exps, strict=True)):
         if a.shape != e.shape:
             return Comparison(False, None, None,
                               f"{what}[{i}]: shape {a.shape}, expected {e.shape}")

@@ -74,7 +74,7 @@ def weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str
     """Weights for the case: uniform in [-0.5, 0.5), variances in [0.5, 1.5), rounded."""
     rng = np.random.default_rng(seed_of(case_id, "weights"))
     out = []
-    for shape, name in zip(shapes, names):
+    for shape, name in zip(shapes, names, strict=True):
         if "variance" in name:
             w = rng.uniform(0.5, 1.5, size=shape)
         else:

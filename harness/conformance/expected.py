@@ -46,7 +46,7 @@ def _pack(value: Any) -> bytes:
         for i, a in enumerate(value):
             flat[f"a_{i:04d}"] = a
     buffer = io.BytesIO()
-    np.savez(buffer, **flat)
+    np.savez(buffer, allow_pickle=True, **flat)  # named, so no key of flat can stand for it
     return buffer.getvalue()
 
 
@@ -125,7 +125,7 @@ def gradients(case: Case, weights: list[np.ndarray], inputs: list[np.ndarray],
         out = oracle.forward(case.layer, plain_config(case.config), ws, arg,
                              training=case.training, mask=mask)
         outs = out if isinstance(out, (list, tuple)) else [out]
-        return float(sum(np.sum(o * c) for o, c in zip(outs, cotangents)))
+        return float(sum(np.sum(o * c) for o, c in zip(outs, cotangents, strict=False)))
 
     def compute() -> tuple[list[np.ndarray], list[np.ndarray]]:
         points = [inputs[i] for i in wrt_inputs] + [weights[i] for i in train_idx]

@@ -41,7 +41,8 @@ def render_plain(document: dict[str, Any]) -> str:
     header = ["layer", *checks]
     rows = [[layer, *[cell_text(counts.get((layer, c))) for c in checks]] for layer in layers]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in [header, *rows]]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True))
+             for row in [header, *rows]]
     return "\n".join(lines)
 
 

@@ -123,6 +123,7 @@ class Recorder:
         self.done = 0
         self.counts: dict[str, int] = {}
         self.progress: Any = None
+        self.task: Any = None  # the rich progress bar's task, once the bar starts
         self.last_plain = 0.0
 
     def _open(self) -> None:

@@ -67,6 +67,7 @@ class Reproduction:
     check: str
     backend: str
     dtype: str
+    device: str
     version: str
     weight_names: list[str]
     weight_dtypes: list[str]
@@ -89,10 +90,13 @@ def _case(case_id: str) -> Case:
     return case
 
 
-def _target(backend: str) -> Any:
-    from harness.conformance.targets import make_target
+def _target(backend: str, device: str) -> Any:
+    from harness.conformance.targets import DeviceUnavailable, make_target
 
-    target = make_target("reference", backend)
+    try:
+        target: Any = make_target("reference", backend, device)
+    except DeviceUnavailable as exc:
+        raise UsageError(str(exc)) from None
     if getattr(target.K.active(), "EXECUTION", "eager") != "eager":
         raise UsageError(f"backend {backend!r} builds graphs; reproductions need an eager "
                          "backend (numpy, tensorflow, jax, torch)")
@@ -120,9 +124,9 @@ class _Builder:
         K, layer, case = self.target.K, self.built.layer, self.case
         cast = [data.cast(x, self.dtype) for x in inputs]
         dtypes = [None if x.dtype.kind in "iub" else self.dtype for x in cast]
-        xs = [K.convert_to_tensor(x, dtype=d) for x, d in zip(cast, dtypes)]
+        xs = [K.convert_to_tensor(x, dtype=d) for x, d in zip(cast, dtypes, strict=True)]
         ws = [K.convert_to_tensor(data.cast(w, d), dtype=d)
-              for w, d in zip(self.weights64, self.var_dtypes)]
+              for w, d in zip(self.weights64, self.var_dtypes, strict=True)]
         mask_t = None if mask is None else K.convert_to_tensor(mask, dtype="bool")
 
         def forward(xs: list[Any], ws: list[Any], mask: Any) -> list[Any]:
@@ -131,7 +135,7 @@ class _Builder:
             kwargs: dict[str, Any] = {"training": case.training}
             if mask is not None:
                 kwargs["mask"] = mask
-            with StatelessScope(dict(zip(layer.weights, ws))):
+            with StatelessScope(dict(zip(layer.weights, ws, strict=True))):
                 out = layer(xs if case.multi_input else xs[0], **kwargs)
             return list(out) if isinstance(out, (list, tuple)) else [out]
 
@@ -217,8 +221,10 @@ def _gradient_scenario(b: _Builder, inputs: list[np.ndarray], mask: np.ndarray |
 
 
 def build(case_id: str, check: str = "forward", backend: str = "numpy",
-          dtype: str = "float32", result: dict[str, Any] | None = None) -> Reproduction:
-    """Record the scenarios of ``check`` for ``case_id`` on ``backend`` in ``dtype``.
+          dtype: str = "float32", result: dict[str, Any] | None = None,
+          device: str = "cpu") -> Reproduction:
+    """Record the scenarios of ``check`` for ``case_id`` on ``backend`` in ``dtype``, on
+    ``device`` (the script places its tensors there too).
 
     Returns a ``Reproduction``; UsageError for an unknown case, a check the case lacks or
     that no script reproduces, an unknown dtype, or a backend not installed here.
@@ -232,11 +238,11 @@ def build(case_id: str, check: str = "forward", backend: str = "numpy",
                          f"(supported: {', '.join(SUPPORTED_CHECKS)})")
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
-    if case.layer == "Dropout" and case.training:
+    if case.layer == "Dropout" and case.training and check != "shape":
         raise UsageError(f"case {case_id!r} draws a random dropout mask: no fixed oracle values "
                          "to reproduce against")
     with _backend_kept():
-        return _record(case, check, backend, dtype, result)
+        return _record(case, check, backend, dtype, device, result)
 
 
 @contextlib.contextmanager
@@ -251,12 +257,12 @@ def _backend_kept() -> Iterator[None]:
         K._active, K._active_name = saved
 
 
-def _record(case: Case, check: str, backend: str, dtype: str, result: dict[str, Any] | None
-            ) -> Reproduction:
+def _record(case: Case, check: str, backend: str, dtype: str, device: str,
+            result: dict[str, Any] | None) -> Reproduction:
     from harness.conformance.repro_inline import Inliner
     from harness.conformance.repro_script import RESERVED
 
-    target = _target(backend)
+    target = _target(backend, device)
     if not target.supports(dtype):
         raise UsageError(f"backend {backend!r} does not compute in {dtype}")
     module = target.K.active()
@@ -269,13 +275,15 @@ def _record(case: Case, check: str, backend: str, dtype: str, result: dict[str, 
         built = target.build(case, dtype)
     except Exception:  # noqa: BLE001 - the layer fails when first called: replay that call
         scenario, arrays, error = _build_crash(case, target, dtype, recorder)
-        return Reproduction(case, check, backend, dtype, version, [], [], [scenario], arrays,
+        return Reproduction(case, check, backend, dtype, device, version, [], [], [scenario],
+                            arrays,
                             recorder.constants, recorder, inliner, result, error)
     builder = _Builder(case, target, built, dtype, recorder)
     scenarios = _scenarios(builder, check)
-    for i, (w, d) in enumerate(zip(builder.weights64, builder.var_dtypes)):
+    for i, (w, d) in enumerate(zip(builder.weights64, builder.var_dtypes, strict=True)):
         builder.put(f"w{i}", data.cast(w, d))
-    return Reproduction(case, check, backend, dtype, version, list(built.weight_names),
+    return Reproduction(case, check, backend, dtype, device, version,
+                        list(built.weight_names),
                         builder.var_dtypes, scenarios, builder.arrays, recorder.constants,
                         recorder, inliner, result, _describe(builder.error))
 
@@ -292,7 +300,7 @@ def _build_crash(case: Case, target: Any, dtype: str, recorder: Recorder
     layer = target._layer(case, dtype)
     cast = [data.cast(x, dtype) for x in data.inputs(case, dtype)]
     dtypes = [None if x.dtype.kind in "iub" else dtype for x in cast]
-    xs = [K.convert_to_tensor(x, dtype=d) for x, d in zip(cast, dtypes)]
+    xs = [K.convert_to_tensor(x, dtype=d) for x, d in zip(cast, dtypes, strict=True)]
 
     def first_call(xs: list[Any], ws: list[Any], mask: Any) -> list[Any]:
         out = layer(xs if case.multi_input else xs[0])
@@ -303,11 +311,12 @@ def _build_crash(case: Case, target: Any, dtype: str, recorder: Recorder
     keys = [f"s0_x{i}" for i in range(len(cast))]
     scenario = Scenario("first call (builds the weights)", "run", program, keys, dtypes, None,
                         note="the reference layer raised here when dl-harness built it")
-    return scenario, dict(zip(keys, cast)), _describe(error)
+    return scenario, dict(zip(keys, cast, strict=True)), _describe(error)
 
 
 def reproduction(case_id: str, check: str = "forward", backend: str = "numpy",
-                 dtype: str = "float32", result: dict[str, Any] | None = None) -> str:
+                 dtype: str = "float32", result: dict[str, Any] | None = None,
+                 device: str = "cpu") -> str:
     """The source of a standalone script reproducing ``check`` of ``case_id`` on ``backend``.
 
     ``result`` (a row of a ``harness.conformance/1`` document) adds its outcome and message to
@@ -316,7 +325,7 @@ def reproduction(case_id: str, check: str = "forward", backend: str = "numpy",
     """
     from harness.conformance.repro_script import render
 
-    return render(build(case_id, check, backend, dtype, result))
+    return render(build(case_id, check, backend, dtype, result, device))
 
 
 def file_name(case: str, check: str, backend: str, dtype: str) -> str:
@@ -344,7 +353,8 @@ def write_reproductions(results: Iterable[dict[str, Any]], folder: str | Path) -
             notes.append(f"- {name}: library {r['library']!r} has no standalone reproduction")
             continue
         try:
-            text = reproduction(r["case"], r["check"], r["backend"], r["dtype"], result=r)
+            text = reproduction(r["case"], r["check"], r["backend"], r["dtype"], result=r,
+                                device=r.get("device") or "cpu")
         except UsageError as exc:
             notes.append(f"- {name}: not written: {exc}")
             continue
@@ -375,5 +385,6 @@ def repro_command(args: argparse.Namespace) -> int:
         raise UsageError("--repro takes one --backend and one --dtype")
     if getattr(args, "library", None) not in (None, "reference"):
         raise UsageError("--repro reproduces the reference library only")
-    print(reproduction(args.repro, args.check or "forward", backends[0], dtypes[0]), end="")
+    print(reproduction(args.repro, args.check or "forward", backends[0], dtypes[0],
+                       device=args.device or "cpu"), end="")
     return 0

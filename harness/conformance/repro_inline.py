@@ -64,12 +64,18 @@ def _is_docstring(stmt: ast.stmt) -> bool:
 class Inliner:
     """Collects backend definitions, and the imports they need, as standalone source."""
 
-    def __init__(self, reserved: set[str] | frozenset[str] = frozenset()):
+    def __init__(self, reserved: set[str] | frozenset[str] = frozenset(),
+                 internal: tuple[str, ...] = ("harness",)):
         self.reserved = set(reserved)
+        self.internal = internal  # packages whose code is copied; every other one is imported
         self.modules: dict[str, _Module] = {}
         self.names: dict[tuple[str, str], str | ModuleRef] = {}  # (module, name) -> emitted
         self.owner: dict[str, object] = {}  # emitted name -> what it stands for
         self.imports: set[str] = set()  # import statements of third-party names
+
+    def is_internal(self, module: str) -> bool:
+        """True for a module whose definitions are copied rather than imported."""
+        return any(module == p or module.startswith(p + ".") for p in self.internal)
 
     # --- naming --------------------------------------------------------------------------
     def _claim(self, wanted: str, key: object, prefix: str) -> str:
@@ -136,7 +142,7 @@ class Inliner:
         if isinstance(stmt, ast.ImportFrom):
             source = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""),
                                                  info.name.rpartition(".")[0])
-            if source.startswith("harness"):
+            if self.is_internal(source):
                 value = getattr(importlib.import_module(source), alias.name)
                 if isinstance(value, ModuleType):
                     found: str | ModuleRef = ModuleRef(value.__name__)
@@ -148,7 +154,7 @@ class Inliner:
             text = f"from {source} import {alias.name}"
             ident: object = ("from", source, alias.name)
         else:
-            if alias.name.startswith("harness"):
+            if self.is_internal(alias.name):
                 found = ModuleRef(alias.name if alias.asname else alias.name.split(".")[0])
                 self.names[key] = found
                 return found
@@ -185,7 +191,7 @@ class Inliner:
             info.depends.add(_defining(self, module, attr))
             return self.require(module, attr)
 
-        return Rewriter(resolve, resolve_attr).visit(stmt)
+        return Rewriter(resolve, resolve_attr, self.is_internal).visit(stmt)
 
     def _side_effects(self) -> bool:
         """Include module-level calls that set up included definitions (``defvjp(f, ...)``)
@@ -212,11 +218,13 @@ class Inliner:
         if all(i in info.included for i in indexes):
             return "included"
         first = info.body[indexes[0]]
-        if isinstance(first, ast.Import) or (
-                isinstance(first, ast.ImportFrom) and not (first.module or "").startswith(
-                    "harness") and not first.level):
-            return "import"
-        return "other"
+        if isinstance(first, ast.Import):
+            internal = any(self.is_internal(a.name) for a in first.names)
+        elif isinstance(first, ast.ImportFrom):
+            internal = bool(first.level) or self.is_internal(first.module or "")
+        else:
+            return "other"
+        return "other" if internal else "import"
 
     # --- output --------------------------------------------------------------------------
     def source(self) -> str:
@@ -265,7 +273,7 @@ def _defining(inliner: Inliner, module: str, name: str) -> str:
         source = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""),
                                              module.rpartition(".")[0])
         alias = next(a for a in stmt.names if (a.asname or a.name) == name)
-        if source.startswith("harness") and not isinstance(
+        if inliner.is_internal(source) and not isinstance(
                 getattr(importlib.import_module(source), alias.name, None), ModuleType):
             return _defining(inliner, source, alias.name)
     return module

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ class ModuleRef:
     module: str
 
 
-def bound_here(nodes: list[ast.AST]) -> set[str]:
+def bound_here(nodes: Sequence[ast.AST]) -> set[str]:
     """Names bound by ``nodes`` in their own scope (not inside nested functions or classes)."""
     names: set[str] = set()
     todo = list(nodes)
@@ -65,9 +65,11 @@ class Rewriter(ast.NodeTransformer):
     """
 
     def __init__(self, resolve: Callable[[str], str | ModuleRef],
-                 resolve_attr: Callable[[str, str], str]):
+                 resolve_attr: Callable[[str, str], str],
+                 is_internal: Callable[[str], bool] = lambda module: False):
         self.resolve = resolve
         self.resolve_attr = resolve_attr
+        self.is_internal = is_internal
         # local names of each enclosing scope, and whether that scope is a class body
         self.scopes: list[tuple[set[str], bool]] = []
 
@@ -121,7 +123,7 @@ class Rewriter(ast.NodeTransformer):
         return self._alias(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
-        if (node.module or "").startswith("harness") or node.level:
+        if self.is_internal(node.module or "") or node.level:
             raise InlineError(f"cannot inline the nested import of {node.module}")
         return self._alias(node)
 

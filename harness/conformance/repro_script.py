@@ -99,7 +99,7 @@ def _header(rep: Any) -> str:
     tol = {s.tol for s in rep.scenarios if s.mode != "shapes"}
     lines = [
         f"Standalone reproduction: {case.id} ({case.layer}), check {rep.check!r}, "
-        f"backend {rep.backend} {rep.version}, dtype {rep.dtype}.",
+        f"backend {rep.backend} {rep.version}, dtype {rep.dtype}, device {rep.device}.",
         "",
         f"Layer config: {json.dumps(plain_config(case.config), sort_keys=True)}",
         f"Inputs: {[tuple(s.shape) for s in case.inputs]} (batch first); "
@@ -122,13 +122,14 @@ def _header(rep: Any) -> str:
     lines += ["", "Exit status: 0 when everything is within tolerance, 1 when not (or when the",
               "backend raises).",
               f"Made by dl-harness {__version__}: harness conform --repro {case.id} "
-              f"--backend {rep.backend} --dtype {rep.dtype} --check {rep.check}"]
+              f"--backend {rep.backend} --dtype {rep.dtype} --check {rep.check}"
+              + (f" --device {rep.device}" if rep.device != "cpu" else "")]
     return '"""' + "\n".join(lines).replace('"""', "'''") + '\n"""'
 
 
 def _blob(arrays: dict[str, np.ndarray]) -> str:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     text = base64.b64encode(buffer.getvalue()).decode("ascii")
     chunks = textwrap.wrap(text, 88)
     return "DATA_NPZ = [\n" + "".join(f'    "{c}",\n' for c in chunks) + "]\n"
@@ -136,7 +137,7 @@ def _blob(arrays: dict[str, np.ndarray]) -> str:
 
 def _tensors(keys: list[str], dtypes: list[str | None], convert: str) -> str:
     return "[" + ", ".join(f"{convert}(DATA[{k!r}], dtype={d!r})"
-                           for k, d in zip(keys, dtypes)) + "]"
+                           for k, d in zip(keys, dtypes, strict=True)) + "]"
 
 
 def _scenario(n: int, s: Any, rep: Any, names: dict[str, str], program: str) -> str:
@@ -199,7 +200,7 @@ def _gradient_body(s: Any, names: dict[str, str], program: str) -> list[str]:
         f"[{', '.join(f'DATA[{k!r}]' for k in s.expected[:n_x])}], "
         f"atol={s.tol.atol!r}, rtol={s.tol.rtol!r})",
     ]
-    for k, (label, key) in enumerate(zip(s.grad_labels[1:], s.expected[n_x:])):
+    for k, (label, key) in enumerate(zip(s.grad_labels[1:], s.expected[n_x:], strict=True)):
         lines.append(f"    ok = check_values({label!r}, [grads[{n_x + k}]], [DATA[{key!r}]], "
                      f"atol={s.tol.atol!r}, rtol={s.tol.rtol!r}) and ok")
     lines.append("    return ok")
@@ -209,7 +210,7 @@ def _gradient_body(s: Any, names: dict[str, str], program: str) -> list[str]:
 def render(rep: Any) -> str:
     """The script's source text for a ``repro.Reproduction``."""
     inliner, module = rep.inliner, rep.recorder.module
-    needed = {"convert_to_tensor", "to_numpy"}
+    needed = {"convert_to_tensor", "to_numpy"} | ({"set_device"} if rep.device != "cpu" else set())
     for s in rep.scenarios:
         needed |= s.program.ops()
         if s.mode == "gradients":
@@ -226,6 +227,8 @@ def render(rep: Any) -> str:
             program_text.append("\n".join(s.program.render(names)))
     scenarios = [_scenario(n, s, rep, names, s.program.name) for n, s in enumerate(rep.scenarios)]
     calls = "\n".join(f"    ok = scenario_{n}() and ok" for n in range(len(rep.scenarios)))
+    if rep.device != "cpu":  # tensors go where the failing run put them
+        calls = f"    {names['set_device']}({rep.device!r})\n" + calls
     parts = [
         "#!/usr/bin/env python3",
         _header(rep),

@@ -184,7 +184,7 @@ class Recorder:
             sub.params = [f"{sub.name}_a{i}" for i in range(len(args))]
             self._scopes.append({})
             try:
-                for param, value in zip(sub.params, args):
+                for param, value in zip(sub.params, args, strict=True):
                     self._track(value, param)
                 with self._pushed(sub):
                     out = fn(*args)
@@ -232,6 +232,7 @@ class Recorder:
                ) -> tuple[Program, Any, BaseException | None]:
         """Run ``fn(*values)`` with every op recorded; (program, result, exception raised)."""
         program = Program(name, [p for p, _ in params])
+        self._count = 0  # numbering restarts, so equal computations render equally
         self._scopes.append({})
         self.failed_in_op = False
         result, error = None, None

@@ -113,7 +113,7 @@ def results_document(run_id: int, store_path: str) -> dict[str, Any]:
     with open_store(store_path) as store:
         info = store.run_info(run_id)
         frame = store.load_conformance(run_id)
-    results = []
+    results: list[dict[str, Any]] = []
     for row in frame.drop(columns=["run_id"]).to_dict(orient="records"):
         results.append({k: (None if _is_nan(v) else v) for k, v in row.items()})
     summary = {k: 0 for k in OUTCOMES}

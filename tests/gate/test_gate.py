@@ -7,11 +7,10 @@ The repository has a base commit, a main branch that moved on after the pull req
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from gitrepo import GitRepoBuilder, git
 
 from harness.analysis.git import GitRepo
 from harness.cli import main
@@ -28,39 +27,18 @@ from harness.store import Store
 DATE = "2021-03-04T05:06:07+00:00"
 
 
-# --- repository helpers (same idea as tests/analysis/gitrepo.py, kept local) ----------------
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root`` with a fixed identity and dates, reading no user configuration."""
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "HOME": os.devnull, "GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "a@example.com",
-           "GIT_AUTHOR_DATE": DATE, "GIT_COMMITTER_NAME": "Alice",
-           "GIT_COMMITTER_EMAIL": "a@example.com", "GIT_COMMITTER_DATE": DATE}
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+# --- repository helpers (the builder is tests/gitrepo.py) -----------------------------------
+def commit(repo: GitRepoBuilder, message: str, files: dict[str, str] | None = None) -> str:
+    repo.write_files(files or {})
+    return repo.commit(message)
 
 
-def write(root: Path, files: dict[str, str]) -> None:
-    for path, content in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-
-
-def commit(root: Path, message: str, files: dict[str, str] | None = None) -> str:
-    write(root, files or {})
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "--allow-empty", "-m", message)
-    return git(root, "rev-parse", "HEAD")
-
-
-def branch(root: Path, name: str, start: str, files: dict[str, str],
+def branch(repo: GitRepoBuilder, name: str, start: str, files: dict[str, str],
            renames: dict[str, str] | None = None) -> None:
-    git(root, "checkout", "-q", "-b", name, start)
+    repo.git("checkout", "-q", "-b", name, start)
     for old, new in (renames or {}).items():
-        git(root, "mv", old, new)
-    commit(root, name, files)
+        repo.git("mv", old, new)
+    commit(repo, name, files)
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -177,29 +155,28 @@ def god_class() -> str:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("gated")
-    git(root, "init", "-q", "-b", "main")
-    base = commit(root, "base", BASE)
-    branch(root, "feature", base, {
+    built = GitRepoBuilder(tmp_path_factory.mktemp("gated"), date=DATE)
+    base = commit(built, "base", BASE)
+    branch(built, "feature", base, {
         "pkg/new.py": COMPLEX_NEW,
         "pkg/manager.py": god_class(),
         "pkg/old.py": '"""Old code."""\n\n\n' + tangled() + KIND_OF + HELPER_REWRITTEN,
         "pkg/b.py": '"""B."""\n\nfrom pkg import a\n\nVALUE = 1\n',
     })
-    branch(root, "clean", base, {
+    branch(built, "clean", base, {
         "pkg/clean.py": "def tidy(x):\n    # TODO: later, see GH-7\n    return x\n"})
-    branch(root, "touch", base, {"pkg/old.py": old_py(first="uno")})
-    branch(root, "worse", base, {"pkg/old.py": old_py(extra_branch=True)})
-    branch(root, "moved", base, {"pkg/legacy.py": old_py(first="uno")},
+    branch(built, "touch", base, {"pkg/old.py": old_py(first="uno")})
+    branch(built, "worse", base, {"pkg/old.py": old_py(extra_branch=True)})
+    branch(built, "moved", base, {"pkg/legacy.py": old_py(first="uno")},
            renames={"pkg/old.py": "pkg/legacy.py"})
-    git(root, "checkout", "-q", "--orphan", "lonely")
-    commit(root, "unrelated history", {"other.py": "X = 1\n"})
-    git(root, "checkout", "-q", "main")
+    built.git("checkout", "-q", "--orphan", "lonely")
+    commit(built, "unrelated history", {"other.py": "X = 1\n"})
+    built.git("checkout", "-q", "main")
     # main moves on: a simpler tangled. Diffing against main's tip instead of the merge base
     # would make every branch look like it brought the complex version back.
-    commit(root, "simplify", {"pkg/old.py": '"""Old code."""\n\n\ndef tangled(x):\n'
-                                            '    return x\n' + KIND_OF + HELPER})
-    return root
+    commit(built, "simplify", {"pkg/old.py": '"""Old code."""\n\n\ndef tangled(x):\n'
+                                             '    return x\n' + KIND_OF + HELPER})
+    return built.root
 
 
 def gate(repo: Path, head: str, tmp_path: Path, **options) -> tuple[object, str]:
@@ -478,23 +455,21 @@ def test_bad_path_and_bad_baseline(tmp_path, repo, monkeypatch, capsys):
 
 # --- diff parsing and Markdown escaping ------------------------------------------------------
 def test_changed_lines_from_real_git(tmp_path):
-    root = tmp_path / "diffs"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    first = commit(root, "one", {
+    built = GitRepoBuilder(tmp_path / "diffs", date=DATE)
+    first = commit(built, "one", {
         "keep.py": "".join(f"line{n}\n" for n in range(1, 11)),
         "odd name ü.py": "a\n",
         "move_me.py": "".join(f"value_{n} = {n}\n" for n in range(1, 11)),
     })
-    second = commit(root, "two", {
+    second = commit(built, "two", {
         # lines 3-4 removed, a new line 8 whose text looks like a diff header
         "keep.py": "line1\nline2\nline5\nline6\nline7\n++ b/evil.py\nline8\nline9\nline10\n",
         "odd name ü.py": "a\nb\n",
     })
-    git(root, "mv", "move_me.py", "moved.py")
-    write(root, {"moved.py": "".join(f"value_{n} = {n}\n" for n in range(1, 10)) + "x = 0\n"})
-    third = commit(root, "three")
-    changes = changed_lines(GitRepo(root), first, third)
+    built.git("mv", "move_me.py", "moved.py")
+    built.write("moved.py", "".join(f"value_{n} = {n}\n" for n in range(1, 10)) + "x = 0\n")
+    third = commit(built, "three")
+    changes = changed_lines(GitRepo(built.root), first, third)
     assert set(changes.files) == {"keep.py", "odd name ü.py", "moved.py"}
     keep = changes.files["keep.py"]
     assert (keep.added, keep.deleted_after) == ({6}, {2})
@@ -504,7 +479,7 @@ def test_changed_lines_from_real_git(tmp_path):
     assert changes.base_path("moved.py") == "move_me.py" and changes.base_path("x.py") == "x.py"
     assert changes.touches("keep.py", 1, 3) and not changes.touches("keep.py", 3, 5)
     assert not changes.touches("keep.py", 1, 2)  # the deletion is after line 2, outside 1-2
-    assert changed_lines(GitRepo(root), second, second).files == {}
+    assert changed_lines(GitRepo(built.root), second, second).files == {}
 
 
 def test_parse_diff_pure_rename_and_quoted_paths():

@@ -3,18 +3,14 @@ conformance runs written through the real Store API."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gitrepo import GitRepoBuilder
 
 from harness.analysis.engine import analyse
 from harness.store import Store
-
-# The shared repository builder lives beside the analysis tests (they have no package).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-from gitrepo import GitRepoBuilder  # noqa: E402
 
 HOSTILE = "<script>alert(1)</script>"
 QUOTES = "\"'&"

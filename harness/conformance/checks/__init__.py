@@ -66,6 +66,13 @@ class Context:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
+    @property
+    def layer_case(self) -> Case:
+        """The case, for the checks that take layer cases only (all but the training ones)."""
+        if not isinstance(self.case, Case):
+            raise TypeError(f"the {self.check} check takes layer cases, not {self.case.id}")
+        return self.case
+
     def tol(self, check: str | None = None, dtype: str | None = None) -> Tol:
         return lookup(dtype or self.dtype, check or self.check, self.case)
 

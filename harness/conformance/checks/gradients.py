@@ -4,7 +4,6 @@ oracle, for the float inputs and every trainable weight."""
 from __future__ import annotations
 
 from harness.conformance import data, expected
-from harness.conformance.cases import Case
 from harness.conformance.checks import CheckResult, Context, register
 from harness.conformance.checks.values import built_for, oracle_forward
 from harness.conformance.compare import compare
@@ -12,7 +11,7 @@ from harness.conformance.compare import compare
 
 @register("backward")
 def check_backward(ctx: Context) -> CheckResult:
-    case: Case = ctx.case
+    case = ctx.layer_case
     built = built_for(ctx)
     inputs = data.inputs(case, ctx.dtype)
     mask = data.mask(case)
@@ -28,8 +27,9 @@ def check_backward(ctx: Context) -> CheckResult:
     want_x, want_w = expected.gradients(case, weights, inputs, cots, wrt, built.trainable, mask)
     tol = ctx.tol()
     comparisons = [compare(got_x, want_x, tol, "d/dinputs")]
-    names = [n for n, t in zip(built.weight_names, built.trainable) if t]
-    for name, g, w in zip(names, got_w, want_w):
+    names = [n for n, t in zip(built.weight_names, built.trainable, strict=True) if t]
+    # a count mismatch is reported below, after the pairs that do match
+    for name, g, w in zip(names, got_w, want_w, strict=False):
         comparisons.append(compare(g, w, tol, f"d/d{name}"))
     if len(got_w) != len(want_w):
         comparisons.append(compare(got_w, want_w, tol, "weight gradients"))

@@ -21,7 +21,7 @@ def _effective_mask(case: Case, inputs: list[np.ndarray], mask: np.ndarray | Non
 
 @register("masking")
 def check_masking(ctx: Context) -> CheckResult:
-    case: Case = ctx.case
+    case = ctx.layer_case
     built = built_for(ctx)
     inputs = data.inputs(case, ctx.dtype)
     mask = data.mask(case)
@@ -30,8 +30,11 @@ def check_masking(ctx: Context) -> CheckResult:
     # 1. the mask the layer emits equals the oracle's
     got_mask = ctx.target.output_mask(built, inputs, mask)
     want_mask = expected.output_mask(case, inputs, mask)
-    if (got_mask is None) != (want_mask is None) or (
-            got_mask is not None and not np.array_equal(got_mask, want_mask)):
+    if got_mask is None or want_mask is None:
+        same_mask = got_mask is None and want_mask is None
+    else:
+        same_mask = bool(np.array_equal(got_mask, want_mask))
+    if not same_mask:
         comparisons.append(Comparison(False, None, None,
                                       f"emitted mask {_show(got_mask)}, oracle {_show(want_mask)}"))
     # 2. masked outputs equal the oracle's

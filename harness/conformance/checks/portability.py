@@ -4,7 +4,6 @@ predicts what it predicted on A. One result per (case, B) covers every installed
 from __future__ import annotations
 
 from harness.conformance import data
-from harness.conformance.cases import Case
 from harness.conformance.checks import CheckResult, Context, register
 from harness.conformance.compare import Comparison, compare
 from harness.conformance.targets import installed_backends, make_target
@@ -12,7 +11,7 @@ from harness.conformance.targets import installed_backends, make_target
 
 @register("portability")
 def check_portability(ctx: Context) -> CheckResult:
-    case: Case = ctx.case
+    case = ctx.layer_case
     here = ctx.target
     sources = [b for b in installed_backends() if b != here.backend]
     if not sources:
@@ -27,13 +26,14 @@ def check_portability(ctx: Context) -> CheckResult:
             if not there.supports(ctx.dtype):
                 continue
             built = there.build(case, ctx.dtype)
+            # everything read from the source side is read while its backend is active
             expected = there.forward(built, inputs, mask=mask)
+            weights = there.get_weights(built)
             saved = {fmt: there.save(built, fmt, ctx.scratch) for fmt in there.formats()}
             for fmt, path in saved.items():
                 here_again = make_target(here.library, here.backend, here.device)
                 loaded = here_again.load(path, built)
-                comparisons.append(compare(here_again.get_weights(loaded),
-                                           there.get_weights(built), tol,
+                comparisons.append(compare(here_again.get_weights(loaded), weights, tol,
                                            f"{source}->{here.backend} {fmt} weights"))
                 comparisons.append(compare(here_again.forward(loaded, inputs, mask=mask),
                                            expected, tol,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from harness.conformance import data
-from harness.conformance.cases import Case
 from harness.conformance.checks import CheckResult, Context, register
 from harness.conformance.checks.values import built_for
 from harness.conformance.compare import Comparison, compare
@@ -21,7 +20,7 @@ def _canonical(config: dict) -> str:
 def check_serialization(ctx: Context) -> CheckResult:
     """from_config(get_config()) gives the same config and, with the same weights, the same
     outputs bit for bit; saving and loading in each format keeps config, weights and outputs."""
-    case: Case = ctx.case
+    case = ctx.layer_case
     built = built_for(ctx)
     inputs = data.inputs(case, ctx.dtype)
     mask = data.mask(case)

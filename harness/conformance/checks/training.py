@@ -11,6 +11,7 @@ from harness.conformance import data
 from harness.conformance.cases import ModelCase, plain_config
 from harness.conformance.checks import CheckResult, Context, register
 from harness.conformance.compare import compare
+from harness.conformance.targets import DataParallelTarget
 
 
 def model_weight_shapes(case: ModelCase) -> list[tuple[int, ...]]:
@@ -106,6 +107,8 @@ def check_data_parallel(ctx: Context) -> CheckResult:
     weights = data.weights(case.id, shapes, [f"w{i}" for i in range(len(shapes))], "float32")
     x, y = model_data(case)
     single = ctx.target.train(case, weights, x, y)
+    if not isinstance(ctx.target, DataParallelTarget):
+        raise TypeError(f"the {ctx.target.library} target has no data-parallel training")
     parallel = ctx.target.train_data_parallel(case, weights, x, y, seen[:wanted])
     tol = ctx.tol("training", "float32")
     result = CheckResult.from_comparisons(

@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from harness.conformance import data, expected
-from harness.conformance.cases import Case
 from harness.conformance.checks import CheckResult, Context, register
 from harness.conformance.compare import Comparison, compare
 from harness.conformance.targets import Built
@@ -19,19 +18,19 @@ def built_for(ctx: Context, dtype: str | None = None) -> Built:
     dtype = dtype or ctx.dtype
     key = f"built:{dtype}"
     if key not in ctx.cache:
-        ctx.cache[key] = ctx.target.build(ctx.case, dtype)
+        ctx.cache[key] = ctx.target.build(ctx.layer_case, dtype)
     return ctx.cache[key]
 
 
 def oracle_forward(ctx: Context, built: Built, inputs: list[np.ndarray],
                    mask: np.ndarray | None = None, training: bool | None = None
                    ) -> list[np.ndarray]:
-    return expected.forward(ctx.case, ctx.target.get_weights(built), inputs, training, mask)
+    return expected.forward(ctx.layer_case, ctx.target.get_weights(built), inputs, training, mask)
 
 
 @register("shape")
 def check_shape(ctx: Context) -> CheckResult:
-    case: Case = ctx.case
+    case = ctx.layer_case
     built = built_for(ctx)
     inputs = data.inputs(case, ctx.dtype)
     outs = ctx.target.forward(built, inputs, training=case.training, mask=data.mask(case))
@@ -58,7 +57,7 @@ def _numpy_dtype_name(dtype: str) -> str:
 
 @register("forward")
 def check_forward(ctx: Context) -> CheckResult:
-    case: Case = ctx.case
+    case = ctx.layer_case
     if case.layer == "Dropout" and case.training:
         return _dropout_training(ctx)
     built = built_for(ctx)
@@ -74,8 +73,8 @@ def _dropout_training(ctx: Context) -> CheckResult:
     """Dropout draws its own mask: every output is 0 or x/(1-rate), and the share of zeros
     lies within 5 binomial standard deviations of the rate."""
     built = built_for(ctx)
-    rate = float(ctx.case.config["rate"])
-    (x,) = data.inputs(ctx.case, ctx.dtype)
+    rate = float(ctx.layer_case.config["rate"])
+    (x,) = data.inputs(ctx.layer_case, ctx.dtype)
     (out,) = ctx.target.forward(built, [x], training=True)
     scaled = x / (1.0 - rate)
     tol = ctx.tol()
@@ -96,7 +95,7 @@ def _dropout_training(ctx: Context) -> CheckResult:
 def check_dtype(ctx: Context) -> CheckResult:
     """float64 against the oracle at float64 tolerance; float16 against the library's own
     float32 result at float16 tolerance."""
-    case: Case = ctx.case
+    case = ctx.layer_case
     mask = data.mask(case)
     comparisons: list[Comparison] = []
     b64 = built_for(ctx, "float64")
@@ -133,7 +132,7 @@ def check_dtype(ctx: Context) -> CheckResult:
 @register("determinism")
 def check_determinism(ctx: Context) -> CheckResult:
     """Two fresh builds with the same weights, each called twice: bit-for-bit equal."""
-    case: Case = ctx.case
+    case = ctx.layer_case
     inputs = data.inputs(case, ctx.dtype)
     mask = data.mask(case)
     runs = []
@@ -144,7 +143,7 @@ def check_determinism(ctx: Context) -> CheckResult:
                     if not (case.training and case.layer == "Dropout") else runs[-1])
     first = runs[0]
     for i, other in enumerate(runs[1:], start=1):
-        for a, b in zip(first, other):
+        for a, b in zip(first, other, strict=False):
             if not np.array_equal(a, b, equal_nan=True):
                 diff = float(np.nanmax(np.abs(a.astype(np.float64) - b)))
                 return CheckResult("failed", max_abs_err=diff, atol=0.0, rtol=0.0,
@@ -155,7 +154,7 @@ def check_determinism(ctx: Context) -> CheckResult:
 @register("batch_invariance")
 def check_batch_invariance(ctx: Context) -> CheckResult:
     """Each sample computed alone equals its row of the batched result."""
-    case: Case = ctx.case
+    case = ctx.layer_case
     built = built_for(ctx)
     inputs = data.inputs(case, ctx.dtype)
     mask = data.mask(case)
@@ -172,7 +171,7 @@ def check_batch_invariance(ctx: Context) -> CheckResult:
 @register("edge_values")
 def check_edge_values(ctx: Context) -> CheckResult:
     """Empty batch, large magnitudes (±1e4, ±1e2 in half precision) and NaN propagation."""
-    case: Case = ctx.case
+    case = ctx.layer_case
     built = built_for(ctx)
     mask = data.mask(case)
     tol = ctx.tol()
@@ -208,9 +207,9 @@ def check_edge_values(ctx: Context) -> CheckResult:
 @register("compiled")
 def check_compiled(ctx: Context) -> CheckResult:
     """The backend's compiled forward (each of its compile variants, e.g. XLA) equals eager."""
-    case: Case = ctx.case
+    case = ctx.layer_case
     target = ctx.target
-    variants = getattr(target, "compile_variants", lambda: {})()
+    variants = target.compile_variants()
     if not variants:
         return CheckResult.skip(f"the {target.backend} backend has no compiler")
     built = built_for(ctx)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class Built:
     dtype: str
     weight_names: list[str]
     trainable: list[bool]
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # compiled fns by key
 
 
 class Target(Protocol):
@@ -64,6 +64,19 @@ class Target(Protocol):
               ) -> dict[str, Any]: ...
     def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
              dtype: str) -> tuple[float, np.ndarray]: ...
+    def devices(self) -> list[str]: ...
+    def compile_variants(self) -> dict[str, dict[str, Any]]: ...
+    def compiled_forward(self, built: Built, inputs: list[np.ndarray], training: bool = False,
+                         mask: np.ndarray | None = None, **options: Any) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class DataParallelTarget(Protocol):
+    """A target that can also train data-parallel over several devices (the reference
+    library does; the Keras 3 adapter does not)."""
+
+    def train_data_parallel(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
+                            y: np.ndarray, devices: list[str]) -> dict[str, Any]: ...
 
 
 def installed_backends() -> list[str]:

@@ -9,11 +9,9 @@ backend afterwards. Layers come from the case config (already in Keras names) th
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import contextlib
 import inspect
 import os
-import sys
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -23,6 +21,7 @@ from harness.conformance import data
 from harness.conformance.cases import Case, ModelCase, plain_config
 from harness.conformance.targets import Built
 from harness.conformance.targets import keras3_backends as kb
+from harness.conformance.targets.keras3_backends import keras_object, load_keras
 from harness.errors import UsageError
 
 #: save formats: name -> file suffix (``weights.h5`` keeps weights only; the config rebuilds)
@@ -33,45 +32,6 @@ def make(backend: str, device: str = "cpu") -> KerasTarget:
     """The Keras 3 target on ``backend`` (UsageError when Keras or the backend is missing, or
     when this process already runs Keras on another backend)."""
     return KerasTarget(backend, device)
-
-
-def load_keras(backend: str) -> Any:
-    """Import Keras on ``backend``: set ``KERAS_BACKEND`` first, or check the running one."""
-    if backend not in kb.KERAS_BACKENDS:
-        raise UsageError(f"Keras 3 has no {backend!r} backend "
-                         f"(it has {', '.join(kb.KERAS_BACKENDS)})")
-    loaded = sys.modules.get("keras")
-    if loaded is not None:
-        active = loaded.backend.backend()
-        if active != backend:
-            raise UsageError(f"Keras already runs on {active} in this process; one process "
-                             f"runs one Keras backend (start another for {backend})")
-        return loaded
-    if importlib.util.find_spec("keras") is None:
-        raise UsageError("keras is not installed (pip install keras)")
-    if not kb.framework_importable(backend):
-        raise UsageError(f"Keras's {backend} backend needs {kb.KERAS_BACKENDS[backend]}, "
-                         "which is not installed")
-    os.environ["KERAS_BACKEND"] = backend
-    keras = importlib.import_module("keras")
-    if keras.backend.backend() != backend:
-        raise UsageError(f"Keras started on {keras.backend.backend()}, not {backend}")
-    return keras
-
-
-def keras_object(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
-    """A case's ``{class_name, config}`` as Keras 3 deserializes it: every nested layer dict
-    names its module (``keras.layers``), as Keras's own ``get_config`` output does."""
-    def with_module(value: Any) -> Any:
-        if isinstance(value, dict):
-            value = {k: with_module(v) for k, v in value.items()}
-            if "class_name" in value and "config" in value and "module" not in value:
-                value["module"] = "keras.layers"
-        elif isinstance(value, list):
-            value = [with_module(v) for v in value]
-        return value
-
-    return with_module({"class_name": class_name, "config": config})
 
 
 class KerasTarget:
@@ -97,7 +57,12 @@ class KerasTarget:
         return kb.device_names(self.backend)
 
     def _on_device(self) -> AbstractContextManager[Any]:
-        return self.keras.device(kb.device_name(self.device))
+        """A ``keras.device`` scope for a device other than the framework's default; none for
+        the default (Keras on torch cannot train variables made inside ``keras.device``)."""
+        name = kb.device_name(self.device)
+        if name == kb.default_device(self.backend):
+            return contextlib.nullcontext()
+        return self.keras.device(name)
 
     def supports(self, dtype: str) -> bool:
         """Whether Keras on this backend really computes in ``dtype`` (JAX without x64 turns
@@ -159,7 +124,9 @@ class KerasTarget:
         return built
 
     def get_weights(self, built: Built) -> list[np.ndarray]:
-        return [np.asarray(kb.as_numpy(v.value), dtype=np.float64) for v in built.layer.weights]
+        # C order: torch hands some variables back transposed (Fortran-ordered views)
+        return [np.ascontiguousarray(kb.as_numpy(v.value), dtype=np.float64)
+                for v in built.layer.weights]
 
     def set_weights(self, built: Built, weights: list[np.ndarray]) -> None:
         built.layer.set_weights([data.cast(np.asarray(w), built.dtype) for w in weights])
@@ -221,7 +188,8 @@ class KerasTarget:
         forward = self._pure_forward(built, training, mask is not None)
         trainable_vars = list(layer.trainable_variables)
         position = {id(v): k for k, v in enumerate(trainable_vars)}
-        order = [position[id(v)] for v, t in zip(layer.weights, built.trainable) if t]
+        order = [position[id(v)] for v, t in zip(layer.weights, built.trainable, strict=True)
+                 if t]
         n_in = len(wrt_inputs)
         with self._on_device():
             xs = self._tensors(inputs, built.dtype)
@@ -234,7 +202,7 @@ class KerasTarget:
                     x_now[i] = values[k]
                 outs = forward(x_now, values[n_in:], non_trainable, *mask_arg)
                 total = None
-                for o, c in zip(outs, cotangents):
+                for o, c in zip(outs, cotangents, strict=True):
                     term = ops.sum(ops.multiply(o, ops.convert_to_tensor(c, dtype=o.dtype)))
                     total = term if total is None else ops.add(total, term)
                 return total
@@ -360,6 +328,47 @@ class KerasTarget:
                 losses.append(float(model.train_on_batch(xb, yb)))
         return {"losses": losses,
                 "weights": [np.asarray(w, np.float64) for w in model.get_weights()]}
+
+    def train_data_parallel(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
+                            y: np.ndarray, devices: list[str]) -> dict[str, Any]:
+        """Data-parallel training: each step's batch is split over ``devices``, each shard's
+        gradient is taken on its device (``keras.device``), the gradients are averaged
+        (weighted by shard size) and the optimizer applies them once. The final weights."""
+        keras, ops = self.keras, self.ops
+        model = self._sequential(case, weights)
+        optimizer = getattr(keras.optimizers, case.optimizer)(
+            **plain_config(case.optimizer_config))
+        loss_fn = self._loss_fn(case.loss, plain_config(case.loss_config))
+        trainable = list(model.trainable_variables)
+        batch = case.batch_size or x.shape[0]
+        n_batches = -(-x.shape[0] // batch)
+        for step in range(case.steps):
+            i = step % n_batches
+            xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+            total: list[np.ndarray] | None = None
+            for device, xs, ys in zip(devices, np.array_split(xb, len(devices)),
+                                      np.array_split(yb, len(devices)), strict=False):
+                with keras.device(kb.device_name(device)):
+                    x_t, y_t = self._tensor(xs, "float32"), self._tensor(ys, "float32")
+                    # a sparse target stays float here: Keras's loss casts it to int itself
+                    non_trainable = [v.value for v in model.non_trainable_variables]
+
+                    def objective(values: list[Any], x_t: Any = x_t, y_t: Any = y_t,
+                                  non_trainable: list[Any] = non_trainable) -> Any:
+                        out, _ = model.stateless_call(values, non_trainable, x_t, training=True)
+                        return ops.mean(loss_fn(y_t, out))
+
+                    grads = kb.grad(self.backend, objective, [v.value for v in trainable])
+                share = len(xs) / len(xb)
+                scaled = [np.asarray(kb.as_numpy(g), np.float64) * share for g in grads]
+                total = scaled if total is None else [a + b for a, b in zip(total, scaled,
+                                                                            strict=True)]
+            assert total is not None
+            with self._on_device():
+                optimizer.apply_gradients(
+                    zip([ops.convert_to_tensor(g.astype(np.float32)) for g in total], trainable,
+                        strict=True))
+        return {"weights": [np.asarray(w, np.float64) for w in model.get_weights()]}
 
     def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
              dtype: str) -> tuple[float, np.ndarray]:

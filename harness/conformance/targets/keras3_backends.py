@@ -2,16 +2,21 @@
 device list. Keras 3 leaves these to its backend (``jax.grad``, ``tf.GradientTape``,
 ``torch.autograd``), so each gets a small function here, looked up by Keras backend name.
 
-Imported only by ``harness.conformance.targets.keras3``, after Keras chose its backend.
+Imported by ``harness.conformance.targets.keras3``; ``load_keras`` imports Keras itself.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from harness.errors import UsageError
 
 #: the backends Keras 3 runs on, and the framework module each one needs importable
 KERAS_BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch", "numpy": "numpy"}
@@ -25,6 +30,45 @@ COMPILE_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 Objective = Callable[[list[Any]], Any]
+
+
+def load_keras(backend: str) -> Any:
+    """Import Keras on ``backend``: set ``KERAS_BACKEND`` first, or check the running one."""
+    if backend not in KERAS_BACKENDS:
+        raise UsageError(f"Keras 3 has no {backend!r} backend "
+                         f"(it has {', '.join(KERAS_BACKENDS)})")
+    loaded = sys.modules.get("keras")
+    if loaded is not None:
+        active = loaded.backend.backend()
+        if active != backend:
+            raise UsageError(f"Keras already runs on {active} in this process; one process "
+                             f"runs one Keras backend (start another for {backend})")
+        return loaded
+    if importlib.util.find_spec("keras") is None:
+        raise UsageError("keras is not installed (pip install keras)")
+    if not framework_importable(backend):
+        raise UsageError(f"Keras's {backend} backend needs {KERAS_BACKENDS[backend]}, "
+                         "which is not installed")
+    os.environ["KERAS_BACKEND"] = backend
+    keras = importlib.import_module("keras")
+    if keras.backend.backend() != backend:
+        raise UsageError(f"Keras started on {keras.backend.backend()}, not {backend}")
+    return keras
+
+
+def keras_object(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A case's ``{class_name, config}`` as Keras 3 deserializes it: every nested layer dict
+    names its module (``keras.layers``), as Keras's own ``get_config`` output does."""
+    def with_module(value: Any) -> Any:
+        if isinstance(value, dict):
+            value = {k: with_module(v) for k, v in value.items()}
+            if "class_name" in value and "config" in value and "module" not in value:
+                value["module"] = "keras.layers"
+        elif isinstance(value, list):
+            value = [with_module(v) for v in value]
+        return value
+
+    return with_module({"class_name": class_name, "config": config})
 
 
 class NoAutodiff(NotImplementedError):
@@ -56,11 +100,12 @@ def grad(backend: str, objective: Objective, values: list[Any]) -> list[Any]:
         leaves = [v.detach().clone().requires_grad_(True) for v in values]
         total = objective(leaves)
         grads = torch.autograd.grad(total, leaves, allow_unused=True)
-        return [torch.zeros_like(leaf) if g is None else g for g, leaf in zip(grads, leaves)]
+        return [torch.zeros_like(leaf) if g is None else g
+                for g, leaf in zip(grads, leaves, strict=True)]
     raise NoAutodiff(f"Keras's {backend} backend has no automatic differentiation")
 
 
-def compile(backend: str, fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+def compile(backend: str, fn: Callable[..., Any], /, **options: Any) -> Callable[..., Any]:
     """``fn`` compiled by the backend: jax.jit, tf.function (``jit_compile`` for XLA) or
     torch.compile; ValueError on a backend without a compiler."""
     if backend == "jax":
@@ -98,6 +143,13 @@ def device_names(backend: str) -> list[str]:
 
         return ["cpu:0"] + [f"gpu:{i}" for i in range(torch.cuda.device_count())]
     return ["cpu:0"]
+
+
+def default_device(backend: str) -> str:
+    """The device Keras places work on without a ``keras.device`` scope: the first GPU when
+    the framework sees one, else ``cpu:0``."""
+    gpus = [name for name in device_names(backend) if name.startswith("gpu:")]
+    return gpus[0] if gpus else "cpu:0"
 
 
 def _jax_devices(jax: Any, platform: str) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,7 @@ class ReferenceTarget:
         layer, variables = built.layer, built.layer.weights
 
         def forward(xs: list[Any], ws: list[Any], *mask: Any) -> list[Any]:
-            with StatelessScope(dict(zip(variables, ws))):
+            with StatelessScope(dict(zip(variables, ws, strict=True))):
                 kwargs: dict[str, Any] = {"training": training}
                 if with_mask:
                     kwargs["mask"] = mask[0]
@@ -179,7 +180,7 @@ class ReferenceTarget:
                 for k, i in enumerate(trainable_idx):
                     w_now[i] = values[n_in + k]
                 total = None
-                for o, c in zip(forward(x_now, w_now, *mask_arg), cots):
+                for o, c in zip(forward(x_now, w_now, *mask_arg), cots, strict=False):
                     term = K.sum(K.multiply(o, c))
                     total = term if total is None else K.add(total, term)
                 return total
@@ -280,7 +281,8 @@ class ReferenceTarget:
         return model, optimizer, loss_fn
 
     @staticmethod
-    def _batches(case: ModelCase, x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    def _batches(case: ModelCase, x: np.ndarray, y: np.ndarray
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The (x, y) batch of every step: consecutive batches, wrapping around."""
         batch = case.batch_size or x.shape[0]
         n_batches = -(-x.shape[0] // batch)
@@ -307,8 +309,6 @@ class ReferenceTarget:
         """Data-parallel training: each step's batch is split over ``devices``, each shard's
         gradient is computed on its device, the gradients are averaged (weighted by shard
         size) and applied once. Returns the final weights."""
-        from harness.reference.variables import StatelessScope
-
         K = self.K
         model, optimizer, loss_fn = self._training_setup(case, weights)
         trainable = list(model.trainable_weights)
@@ -316,25 +316,36 @@ class ReferenceTarget:
             for xb, yb in self._batches(case, x, y):
                 total: list[Any] | None = None
                 for device, xs, ys in zip(devices, np.array_split(xb, len(devices)),
-                                          np.array_split(yb, len(devices))):
+                                          np.array_split(yb, len(devices)), strict=True):
                     K.set_device(device)
-                    x_t, y_t = K.convert_to_tensor(xs), K.convert_to_tensor(ys)
-
-                    def objective(values: list[Any]) -> Any:
-                        with StatelessScope(dict(zip(trainable, values))):
-                            return K.mean(loss_fn(y_t, model(x_t, training=True)))
-
+                    objective = self._shard_loss(model, loss_fn, trainable,
+                                                 K.convert_to_tensor(xs), K.convert_to_tensor(ys))
                     _, grads = K.value_and_grad(objective, [v.value for v in trainable])
                     share = len(xs) / len(xb)
                     scaled = [K.to_numpy(g) * share for g in grads]
-                    total = scaled if total is None else [a + b for a, b in zip(total, scaled)]
+                    total = scaled if total is None else [
+                        a + b for a, b in zip(total, scaled, strict=True)]
                 K.set_device(devices[0])
                 assert total is not None
-                optimizer.apply_gradients(
-                    zip([K.convert_to_tensor(g.astype(np.float32)) for g in total], trainable))
+                optimizer.apply_gradients(zip(
+                    [K.convert_to_tensor(g.astype(np.float32)) for g in total], trainable,
+                    strict=True))
         finally:
             K.set_device(self.device)
         return {"weights": [np.asarray(w, np.float64) for w in model.get_weights()]}
+
+    @staticmethod
+    def _shard_loss(model: Any, loss_fn: Any, trainable: list[Any], x: Any, y: Any) -> Any:
+        """objective(values) -> the mean loss of ``model`` on one shard (x, y), with the
+        trainable variables read from ``values``."""
+        from harness.reference import backend as K
+        from harness.reference.variables import StatelessScope
+
+        def objective(values: list[Any]) -> Any:
+            with StatelessScope(dict(zip(trainable, values, strict=True))):
+                return K.mean(loss_fn(y, model(x, training=True)))
+
+        return objective
 
     def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
              dtype: str) -> tuple[float, np.ndarray]:

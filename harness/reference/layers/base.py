@@ -156,7 +156,7 @@ class Layer:
             raise ValueError(
                 f"{self.name}: expected {len(mine)} weight arrays, got {len(weights)}"
             )
-        for var, value in zip(mine, weights):
+        for var, value in zip(mine, weights, strict=True):
             value = np.asarray(value)
             if tuple(value.shape) != var.shape:
                 raise ValueError(
@@ -172,8 +172,10 @@ class Layer:
         """Create weights for ``input_shape`` (batch dimension included, may be None)."""
         self.built = True
 
-    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-        """The layer's computation on backend tensors (subclasses implement it)."""
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """The layer's computation on backend tensors (subclasses implement it); returns the
+        output tensor(s). The default is the identity. A subclass declares the keywords it
+        takes (``training``, ``mask``, ...): ``__call__`` passes only those it declares."""
         return inputs
 
     def compute_output_shape(self, input_shape: Any) -> Any:

@@ -121,3 +121,85 @@ def conv_transpose_padding(
         total = extent + extent % 2 - 2 + output_padding
     before = min(total // 2 + total % 2, extent - 1)
     return before, total - before
+
+
+# --- argument checking shared by every backend's conv and pooling ops ------------------------
+
+
+def spatial_rank(input_shape: Sequence[int], op: str) -> int:
+    """The number of spatial axes (1 to 3) of a (batch, *spatial, channels) input of ``op``."""
+    rank = len(input_shape) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(
+            f"{op} needs a (batch, *spatial, channels) input with 1-3 spatial "
+            f"dims, got shape {tuple(input_shape)}"
+        )
+    return rank
+
+
+def check_conv_kernel(input_shape: Sequence[int], kernel_shape: Sequence[int], op: str) -> int:
+    """The spatial rank of ``op``'s input, after checking that the kernel is
+    (*kernel_size, in, out) with ``in`` the input's channels (conv, depthwise_conv)."""
+    rank = spatial_rank(input_shape, op)
+    if len(kernel_shape) != rank + 2:
+        raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape "
+                         f"{tuple(kernel_shape)}")
+    if kernel_shape[rank] != input_shape[-1]:
+        raise ValueError(f"{op} kernel expects {kernel_shape[rank]} input channels, "
+                         f"the input has {input_shape[-1]}")
+    return rank
+
+
+def check_transpose_kernel(input_shape: Sequence[int], kernel_shape: Sequence[int]) -> int:
+    """The spatial rank of conv_transpose's input, after checking that the kernel is
+    (*kernel_size, out, in) with ``in`` the input's channels."""
+    rank = spatial_rank(input_shape, "conv_transpose")
+    if len(kernel_shape) != rank + 2 or kernel_shape[-1] != input_shape[-1]:
+        raise ValueError(
+            f"conv_transpose kernel {tuple(kernel_shape)} does not fit input "
+            f"{tuple(input_shape)} (expected (*kernel_size, out, in))"
+        )
+    return rank
+
+
+def conv_args(rank: int, strides: Any, padding: Any, dilation_rate: Any
+              ) -> tuple[tuple[int, ...], str, tuple[int, ...]]:
+    """Checked ``(strides, padding, dilation)`` of a convolution with ``rank`` spatial axes."""
+    steps = normalize_tuple(strides, rank, "strides")
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    return steps, normalize_padding(padding), dilation
+
+
+def pool_args(rank: int, pool_size: Any, strides: Any, padding: Any
+              ) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    """Checked ``(pool_size, strides, padding)`` of a pooling with ``rank`` spatial axes;
+    strides default to the pool size."""
+    size = normalize_tuple(pool_size, rank, "pool_size")
+    steps = size if strides is None else normalize_tuple(strides, rank, "strides")
+    return size, steps, normalize_padding(padding)
+
+
+def normalize_output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
+    """``output_padding`` of a transposed convolution as ``rank`` ints >= 0 (None each when
+    ``value`` is None, Keras's default output size)."""
+    if value is None:
+        return (None,) * rank
+    items = [value] * rank if isinstance(value, int) else list(value)
+    if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
+        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
+    return tuple(items)
+
+
+def conv_transpose_args(kernel_size: Sequence[int], strides: Any, padding: Any,
+                        output_padding: Any, dilation_rate: Any
+                        ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """Checked ``(strides, dilation, pads)`` of a transposed convolution: ``pads`` are the
+    per-axis ``conv_transpose_padding`` of the stride-dilated input."""
+    rank = len(kernel_size)
+    steps = normalize_tuple(strides, rank, "strides")
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    extra = normalize_output_padding(output_padding, rank)
+    mode = normalize_padding(padding)
+    pads = tuple(conv_transpose_padding(k, s, d, mode, p)
+                 for k, s, d, p in zip(kernel_size, steps, dilation, extra, strict=True))
+    return steps, dilation, pads

@@ -19,10 +19,13 @@ import numpy as np
 
 from harness.reference.backend.common.constants import SELU_ALPHA, SELU_SCALE
 from harness.reference.backend.common.conv_utils import (
+    check_conv_kernel,
+    check_transpose_kernel,
+    conv_args,
     conv_padding,
-    conv_transpose_padding,
-    normalize_padding,
-    normalize_tuple,
+    conv_transpose_args,
+    pool_args,
+    spatial_rank,
 )
 from harness.reference.backend.common.patches import Patches, patch_indices
 from harness.reference.backend.graph.math import MathOps
@@ -108,13 +111,6 @@ class NNOps(MathOps):
         return self.cast(self.out(self.fw.log_softmax(x, axis), self.shape(x)), x.dtype)
 
     # --- windows -------------------------------------------------------------------------
-    def _spatial_rank(self, x: Any, op: str) -> int:
-        rank = len(self.shape(x)) - 2
-        if rank not in (1, 2, 3):
-            raise ValueError(f"{op} needs a (batch, *spatial, channels) input with 1-3 "
-                             f"spatial dims, got shape {self.shape(x)}")
-        return rank
-
     def _flat(self, x: Any, patches: Patches, fill: float) -> Any:
         """x as (batch, cells + 1, channels); the extra cell (index ``sentinel``) is ``fill``."""
         batch, channels = self.shape(x)[0], self.shape(x)[-1]
@@ -130,28 +126,25 @@ class NNOps(MathOps):
         """``y`` (batch, out cells, channels) as (batch, *out_shape, channels)."""
         return self.reshape(y, (self.shape(x)[0],) + patches.out_shape + (self.shape(y)[-1],))
 
-    def _checked(self, x: Any, kernel: Any, op: str) -> tuple[Any, Any, int]:
+    def _conv_windows(self, x: Any, kernel: Any, strides: Any, padding: Any,
+                      dilation_rate: Any, op: str) -> tuple[Any, Any, Any, Patches]:
+        """Checked ``(x, kernel, windows, patches)`` of a convolution: x and kernel in one
+        float dtype, the kernel (*kernel_size, in, out), every window of x gathered."""
         x, kernel = self.common([self.float_tensor(x), self.float_tensor(kernel)])
-        rank = self._spatial_rank(x, op)
-        if len(self.shape(kernel)) != rank + 2:
-            raise ValueError(f"{op} kernel must have rank {rank + 2}, got {self.shape(kernel)}")
-        return x, kernel, rank
+        rank = check_conv_kernel(self.shape(x), self.shape(kernel), op)
+        size = self.shape(kernel)[:rank]
+        strides, padding, dilation = conv_args(rank, strides, padding, dilation_rate)
+        pads = conv_padding(self.shape(x)[1:-1], size, strides, padding, dilation)
+        patches = patch_indices(self.shape(x)[1:-1], size, strides, dilation, pads)
+        return x, kernel, self._windows(x, patches, 0.0), patches
 
     def conv(self, x: Any, kernel: Any, strides: Any = 1, padding: str = "valid",
              dilation_rate: Any = 1) -> Any:
         """N-d convolution (cross-correlation): x (batch, *spatial, in), kernel
         (*kernel_size, in, out); returns (batch, *out_spatial, out)."""
-        x, kernel, rank = self._checked(x, kernel, "conv")
-        if self.shape(kernel)[rank] != self.shape(x)[-1]:
-            raise ValueError(f"conv kernel expects {self.shape(kernel)[rank]} input channels, "
-                             f"the input has {self.shape(x)[-1]}")
-        size = self.shape(kernel)[:rank]
-        strides = normalize_tuple(strides, rank, "strides")
-        dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-        pads = conv_padding(self.shape(x)[1:-1], size, strides, normalize_padding(padding),
-                            dilation)
-        patches = patch_indices(self.shape(x)[1:-1], size, strides, dilation, pads)
-        return self._matmul_windows(self._windows(x, patches, 0.0), kernel, x, patches)
+        x, kernel, windows, patches = self._conv_windows(x, kernel, strides, padding,
+                                                         dilation_rate, "conv")
+        return self._matmul_windows(windows, kernel, x, patches)
 
     def _matmul_windows(self, windows: Any, kernel: Any, x: Any, patches: Patches) -> Any:
         """Windows (b, o, k, c) times kernel (*k, c, out), summed over taps and channels."""
@@ -164,17 +157,8 @@ class NNOps(MathOps):
                        dilation_rate: Any = 1) -> Any:
         """Depthwise N-d convolution: kernel (*kernel_size, in, multiplier); output channel
         ``c * multiplier + m`` is input channel c convolved with kernel[..., c, m]."""
-        x, kernel, rank = self._checked(x, kernel, "depthwise_conv")
-        if self.shape(kernel)[rank] != self.shape(x)[-1]:
-            raise ValueError(f"depthwise_conv kernel expects {self.shape(kernel)[rank]} input "
-                             f"channels, the input has {self.shape(x)[-1]}")
-        size = self.shape(kernel)[:rank]
-        strides = normalize_tuple(strides, rank, "strides")
-        dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-        pads = conv_padding(self.shape(x)[1:-1], size, strides, normalize_padding(padding),
-                            dilation)
-        patches = patch_indices(self.shape(x)[1:-1], size, strides, dilation, pads)
-        windows = self._windows(x, patches, 0.0)
+        x, kernel, windows, patches = self._conv_windows(x, kernel, strides, padding,
+                                                         dilation_rate, "depthwise_conv")
         batch, cells, taps, channels = self.shape(windows)
         multiplier = self.shape(kernel)[-1]
         taps_kernel = self.reshape(kernel, (taps, channels, multiplier))
@@ -185,17 +169,11 @@ class NNOps(MathOps):
                        output_padding: Any = None, dilation_rate: Any = 1) -> Any:
         """N-d transposed convolution, kernel (*kernel_size, out, in) as Keras
         Conv*DTranspose; output spatial size is Keras's ``deconv_output_length``."""
-        x, kernel, rank = self._checked(x, kernel, "conv_transpose")
-        if self.shape(kernel)[-1] != self.shape(x)[-1]:
-            raise ValueError(f"conv_transpose kernel {self.shape(kernel)} does not fit input "
-                             f"{self.shape(x)} (expected (*kernel_size, out, in))")
+        x, kernel = self.common([self.float_tensor(x), self.float_tensor(kernel)])
+        rank = check_transpose_kernel(self.shape(x), self.shape(kernel))
         size = self.shape(kernel)[:rank]
-        strides = normalize_tuple(strides, rank, "strides")
-        dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-        extra = _output_padding(output_padding, rank)
-        padding = normalize_padding(padding)
-        pads = tuple(conv_transpose_padding(k, s, d, padding, p)
-                     for k, s, d, p in zip(size, strides, dilation, extra, strict=True))
+        strides, dilation, pads = conv_transpose_args(size, strides, padding, output_padding,
+                                                      dilation_rate)
         patches = patch_indices(self.shape(x)[1:-1], size, (1,) * rank, dilation, pads, strides)
         # the kernel of the equivalent convolution: flipped in space, (in, out) swapped
         flipped = self.flip(kernel, tuple(range(rank)))
@@ -205,11 +183,10 @@ class NNOps(MathOps):
     def _pool_patches(self, x: Any, pool_size: Any, strides: Any, padding: Any, op: str
                       ) -> tuple[Any, Patches]:
         x = self.float_tensor(x)
-        rank = self._spatial_rank(x, op)
-        size = normalize_tuple(pool_size, rank, "pool_size")
-        strides = size if strides is None else normalize_tuple(strides, rank, "strides")
+        rank = spatial_rank(self.shape(x), op)
+        size, strides, padding = pool_args(rank, pool_size, strides, padding)
         ones = (1,) * rank
-        pads = conv_padding(self.shape(x)[1:-1], size, strides, normalize_padding(padding), ones)
+        pads = conv_padding(self.shape(x)[1:-1], size, strides, padding, ones)
         return x, patch_indices(self.shape(x)[1:-1], size, strides, ones, pads)
 
     def max_pool(self, x: Any, pool_size: Any, strides: Any = None,
@@ -238,11 +215,3 @@ class NNOps(MathOps):
         counts = self.fw.constant(patches.counts.astype(x.dtype)[None, :, None])
         return self._unflat(self.divide(total, counts), x, patches)
 
-
-def _output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
-    if value is None:
-        return (None,) * rank
-    items = [value] * rank if isinstance(value, int) else list(value)
-    if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
-        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
-    return tuple(items)

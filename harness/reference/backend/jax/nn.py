@@ -15,9 +15,12 @@ import jax
 import jax.numpy as jnp
 
 from harness.reference.backend.common.conv_utils import (
-    conv_transpose_padding,
-    normalize_padding,
-    normalize_tuple,
+    check_conv_kernel,
+    check_transpose_kernel,
+    conv_args,
+    conv_transpose_args,
+    pool_args,
+    spatial_rank,
 )
 from harness.reference.backend.jax.core import common, float_tensor, shape
 
@@ -84,37 +87,21 @@ def log_softmax(x: Any, axis: int = -1) -> jax.Array:
 _SPATIAL = "DHW"  # the last N letters name the spatial axes of an N-d convolution
 
 
-def _spatial_rank(x: jax.Array, op: str) -> int:
-    rank = x.ndim - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(
-            f"{op} needs a (batch, *spatial, channels) input with 1-3 spatial "
-            f"dims, got shape {shape(x)}"
-        )
-    return rank
-
-
 def _dimension_numbers(rank: int, kernel_spec: str) -> tuple[str, str, str]:
     """channels_last layouts for lax: input/output ``N...C``, kernel ``...`` + ``kernel_spec``."""
     spatial = _SPATIAL[-rank:]
     return f"N{spatial}C", spatial + kernel_spec, f"N{spatial}C"
 
 
-def _operands(x: Any, kernel: Any, op: str) -> tuple[jax.Array, jax.Array, int]:
+def _operands(x: Any, kernel: Any, strides: Any, padding: Any, dilation_rate: Any, op: str
+              ) -> tuple[jax.Array, jax.Array, int, tuple[int, ...], str, tuple[int, ...]]:
     """x and kernel as float tensors of one dtype, checked to be (batch, *spatial, in) and
-    rank + 2 dimensional; returns them with the spatial rank."""
+    (*kernel_size, in, out); returns them with the spatial rank, strides, padding (XLA's
+    name) and dilation."""
     x, kernel = common([float_tensor(x), float_tensor(kernel)])
-    rank = _spatial_rank(x, op)
-    if kernel.ndim != rank + 2:
-        raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
-    return x, kernel, rank
-
-
-def _check_in_channels(x: jax.Array, kernel: jax.Array, axis: int, op: str) -> None:
-    if kernel.shape[axis] != x.shape[-1]:
-        raise ValueError(
-            f"{op} kernel expects {kernel.shape[axis]} input channels, the input has {x.shape[-1]}"
-        )
+    rank = check_conv_kernel(shape(x), shape(kernel), op)
+    steps, mode, dilation = conv_args(rank, strides, padding, dilation_rate)
+    return x, kernel, rank, steps, mode.upper(), dilation
 
 
 def conv(
@@ -122,14 +109,14 @@ def conv(
 ) -> jax.Array:
     """N-d convolution (cross-correlation, as every framework): x (batch, *spatial, in),
     kernel (*kernel_size, in, out); returns (batch, *out_spatial, out)."""
-    x, kernel, rank = _operands(x, kernel, "conv")
-    _check_in_channels(x, kernel, rank, "conv")
+    x, kernel, rank, steps, mode, dilation = _operands(x, kernel, strides, padding,
+                                                       dilation_rate, "conv")
     return jax.lax.conv_general_dilated(
         x,
         kernel,
-        window_strides=normalize_tuple(strides, rank, "strides"),
-        padding=normalize_padding(padding).upper(),
-        rhs_dilation=normalize_tuple(dilation_rate, rank, "dilation_rate"),
+        window_strides=steps,
+        padding=mode,
+        rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(rank, "IO"),
     )
 
@@ -139,17 +126,17 @@ def depthwise_conv(
 ) -> jax.Array:
     """Depthwise N-d convolution: kernel (*kernel_size, in, multiplier); output channel
     ``c * multiplier + m`` is input channel c convolved with kernel[..., c, m]."""
-    x, kernel, rank = _operands(x, kernel, "depthwise_conv")
-    _check_in_channels(x, kernel, rank, "depthwise_conv")
+    x, kernel, rank, steps, mode, dilation = _operands(x, kernel, strides, padding,
+                                                       dilation_rate, "depthwise_conv")
     channels, multiplier = kernel.shape[-2:]
     # one group per input channel; lax splits the output axis into groups of `multiplier`
     grouped = jnp.reshape(kernel, kernel.shape[:rank] + (1, channels * multiplier))
     return jax.lax.conv_general_dilated(
         x,
         grouped,
-        window_strides=normalize_tuple(strides, rank, "strides"),
-        padding=normalize_padding(padding).upper(),
-        rhs_dilation=normalize_tuple(dilation_rate, rank, "dilation_rate"),
+        window_strides=steps,
+        padding=mode,
+        rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(rank, "IO"),
         feature_group_count=channels,
     )
@@ -165,42 +152,22 @@ def conv_transpose(
 ) -> jax.Array:
     """N-d transposed convolution, kernel (*kernel_size, out, in) as Keras Conv*DTranspose;
     the output spatial size is Keras's ``deconv_output_length`` per axis."""
-    x, kernel, rank = _operands(x, kernel, "conv_transpose")
-    if kernel.shape[-1] != x.shape[-1]:
-        raise ValueError(
-            f"conv_transpose kernel {shape(kernel)} does not fit input {shape(x)} "
-            "(expected (*kernel_size, out, in))"
-        )
-    size = kernel.shape[:rank]
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    padding = normalize_padding(padding)
-    pads = [
-        conv_transpose_padding(k, s, d, padding, p)
-        for k, s, d, p in zip(
-            size, strides, dilation, _output_padding(output_padding, rank), strict=True
-        )
-    ]
+    x, kernel = common([float_tensor(x), float_tensor(kernel)])
+    rank = check_transpose_kernel(shape(x), shape(kernel))
+    size = shape(kernel)[:rank]
+    strides, dilation, pads = conv_transpose_args(size, strides, padding, output_padding,
+                                                  dilation_rate)
     # the adjoint of a strided conv: dilate the input by the strides, convolve with the
     # spatially flipped kernel whose (out, in) axes act as the forward (O, I)
     return jax.lax.conv_general_dilated(
         x,
         jnp.flip(kernel, axis=tuple(range(rank))),
         window_strides=(1,) * rank,
-        padding=pads,
+        padding=list(pads),
         lhs_dilation=strides,
         rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(rank, "OI"),
     )
-
-
-def _output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
-    if value is None:
-        return (None,) * rank
-    items = [value] * rank if isinstance(value, int) else list(value)
-    if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
-        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
-    return tuple(items)
 
 
 # --- pooling --------------------------------------------------------------------------
@@ -211,13 +178,11 @@ def _window(
 ) -> tuple[jax.Array, dict[str, Any]]:
     """x as a float tensor and the ``reduce_window`` arguments of an N-d pooling."""
     x = float_tensor(x)
-    rank = _spatial_rank(x, op)
-    size = normalize_tuple(pool_size, rank, "pool_size")
-    steps = size if strides is None else normalize_tuple(strides, rank, "strides")
+    size, steps, mode = pool_args(spatial_rank(shape(x), op), pool_size, strides, padding)
     return x, {
         "window_dimensions": (1, *size, 1),
         "window_strides": (1, *steps, 1),
-        "padding": normalize_padding(padding).upper(),
+        "padding": mode.upper(),
     }
 
 

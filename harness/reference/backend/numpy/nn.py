@@ -17,10 +17,13 @@ from autograd.tracer import getval
 
 from harness.reference.backend.common.constants import SELU_ALPHA, SELU_SCALE
 from harness.reference.backend.common.conv_utils import (
+    check_conv_kernel,
+    check_transpose_kernel,
+    conv_args,
     conv_padding,
-    conv_transpose_padding,
-    normalize_padding,
-    normalize_tuple,
+    conv_transpose_args,
+    pool_args,
+    spatial_rank,
 )
 from harness.reference.backend.common.patches import Patches, patch_indices
 from harness.reference.backend.numpy.core import (
@@ -146,16 +149,6 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 # --- windows --------------------------------------------------------------------------
 
 
-def _spatial_rank(x: Any, op: str) -> int:
-    rank = len(shape(x)) - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(
-            f"{op} needs a (batch, *spatial, channels) input with 1-3 spatial "
-            f"dims, got shape {shape(x)}"
-        )
-    return rank
-
-
 def _flat(x: Any, patches: Patches, fill: float) -> Any:
     """x as (batch, cells + 1, channels), the extra cell (index ``sentinel``) holding ``fill``."""
     batch, channels = shape(x)[0], shape(x)[-1]
@@ -178,18 +171,10 @@ def _conv_windows(
     x: Any, kernel: Any, strides: Any, padding: Any, dilation_rate: Any, op: str
 ) -> tuple[Any, Any, Patches]:
     x, kernel = float_tensor(x), float_tensor(kernel)
-    rank = _spatial_rank(x, op)
-    if len(shape(kernel)) != rank + 2:
-        raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
-    if shape(kernel)[rank] != shape(x)[-1]:
-        raise ValueError(
-            f"{op} kernel expects {shape(kernel)[rank]} input channels, "
-            f"the input has {shape(x)[-1]}"
-        )
+    rank = check_conv_kernel(shape(x), shape(kernel), op)
     size = shape(kernel)[:rank]
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    pads = conv_padding(shape(x)[1:-1], size, strides, normalize_padding(padding), dilation)
+    strides, padding, dilation = conv_args(rank, strides, padding, dilation_rate)
+    pads = conv_padding(shape(x)[1:-1], size, strides, padding, dilation)
     patches = patch_indices(shape(x)[1:-1], size, strides, dilation, pads)
     return _windows(x, patches, 0.0), kernel, patches
 
@@ -236,21 +221,10 @@ def conv_transpose(
     """N-d transposed convolution, kernel (*kernel_size, out, in) as Keras Conv*DTranspose;
     the output spatial size is Keras's ``deconv_output_length`` per axis."""
     x, kernel = float_tensor(x), float_tensor(kernel)
-    rank = _spatial_rank(x, "conv_transpose")
-    if len(shape(kernel)) != rank + 2 or shape(kernel)[-1] != shape(x)[-1]:
-        raise ValueError(
-            f"conv_transpose kernel {shape(kernel)} does not fit input {shape(x)} "
-            "(expected (*kernel_size, out, in))"
-        )
+    rank = check_transpose_kernel(shape(x), shape(kernel))
     size = shape(kernel)[:rank]
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    extra = _output_padding(output_padding, rank)
-    padding = normalize_padding(padding)
-    pads = tuple(
-        conv_transpose_padding(k, s, d, padding, p)
-        for k, s, d, p in zip(size, strides, dilation, extra, strict=True)
-    )
+    strides, dilation, pads = conv_transpose_args(size, strides, padding, output_padding,
+                                                  dilation_rate)
     patches = patch_indices(shape(x)[1:-1], size, (1,) * rank, dilation, pads, strides)
     # the forward kernel of the equivalent convolution: flipped in space, (in, out) swapped
     flipped = kernel[(slice(None, None, -1),) * rank]
@@ -258,24 +232,14 @@ def conv_transpose(
     return _matmul_windows(_windows(x, patches, 0.0), forward, x, patches)
 
 
-def _output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
-    if value is None:
-        return (None,) * rank
-    items = [value] * rank if isinstance(value, int) else list(value)
-    if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
-        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
-    return tuple(items)
-
-
 def _pool_patches(
     x: Any, pool_size: Any, strides: Any, padding: Any, op: str
 ) -> tuple[Any, Patches]:
     x = float_tensor(x)
-    rank = _spatial_rank(x, op)
-    size = normalize_tuple(pool_size, rank, "pool_size")
-    strides = size if strides is None else normalize_tuple(strides, rank, "strides")
+    rank = spatial_rank(shape(x), op)
+    size, strides, padding = pool_args(rank, pool_size, strides, padding)
     ones = (1,) * rank
-    pads = conv_padding(shape(x)[1:-1], size, strides, normalize_padding(padding), ones)
+    pads = conv_padding(shape(x)[1:-1], size, strides, padding, ones)
     patches = patch_indices(shape(x)[1:-1], size, strides, ones, pads)
     return x, patches
 

@@ -1,72 +1,33 @@
-"""NumPy backend, rnn: the time loop of recurrent layers, with Keras's masking semantics."""
+"""NumPy backend, rnn: the time loop of recurrent layers (``common.rnn``) on NumPy/autograd."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
+from harness.reference.backend.common import rnn as loop
 from harness.reference.backend.numpy.core import shape, tensor, value_dtype
 from harness.reference.backend.numpy.math import select
 
+_OPS = loop.LoopOps(
+    tensor=tensor,
+    shape=shape,
+    # the mask is data, never differentiated: a plain bool array
+    bool_mask=lambda mask, inputs: np.asarray(getval(mask)).astype(bool),
+    zeros_like=lambda x: np.zeros(shape(x), value_dtype(x)),
+    where=select,
+    stack=lambda xs: anp.stack(xs, axis=1),
+    reshape=lambda x, new_shape: np.reshape(x, new_shape),
+)
 
-def rnn(
-    step_fn: Callable[[Any, list[Any]], tuple[Any, Sequence[Any]]],
-    inputs: Any,
-    initial_states: Sequence[Any],
-    go_backwards: bool = False,
-    mask: Any = None,
-) -> tuple[Any, Any, list[Any]]:
+
+def rnn(step_fn: loop.StepFn, inputs: Any, initial_states: Sequence[Any],
+        go_backwards: bool = False, mask: Any = None) -> tuple[Any, Any, list[Any]]:
     """Run ``step_fn(x_t, states) -> (output_t, new_states)`` over the time axis (1) of
-    ``inputs`` (batch, time, ...).
-
-    Where ``mask[b, t]`` is False, sample b keeps its states and repeats its previous output
-    (zeros before the first step). Returns ``(last_output, outputs, final_states)``;
-    ``outputs`` stacks the step outputs on axis 1 in the order processed (reversed when
-    ``go_backwards``).
-    """
-    inputs = tensor(inputs)
-    batch, steps = shape(inputs)[:2]
-    if steps == 0:
-        raise ValueError("rnn needs at least one time step")
-    keep = _mask(mask, batch, steps)
-    states = [tensor(s) for s in initial_states]
-    outputs: list[Any] = []
-    for t in reversed(range(steps)) if go_backwards else range(steps):
-        output, new_states = step_fn(inputs[:, t], list(states))
-        new_states = [tensor(s) for s in _as_list(new_states)]
-        if len(new_states) != len(states):
-            raise ValueError(f"step_fn returned {len(new_states)} states, expected {len(states)}")
-        if keep is not None:
-            previous = outputs[-1] if outputs else np.zeros(shape(output), value_dtype(output))
-            output = select(_for(keep[:, t], output), output, previous)
-            new_states = [
-                select(_for(keep[:, t], n), n, s) for n, s in zip(new_states, states, strict=True)
-            ]
-        outputs.append(output)
-        states = new_states
-    return outputs[-1], anp.stack(outputs, axis=1), states
-
-
-def _mask(mask: Any, batch: int, steps: int) -> np.ndarray | None:
-    """The mask as a (batch, time) bool array (trailing length-1 axes dropped), or None."""
-    if mask is None:
-        return None
-    keep = np.asarray(getval(mask)).astype(bool)
-    while keep.ndim > 2 and keep.shape[-1] == 1:
-        keep = keep[..., 0]
-    if keep.shape != (batch, steps):
-        raise ValueError(f"rnn mask must have shape {(batch, steps)}, got {keep.shape}")
-    return keep
-
-
-def _for(keep_t: np.ndarray, like: Any) -> np.ndarray:
-    """The (batch,) step mask shaped to broadcast against ``like`` (batch, ...)."""
-    return keep_t.reshape((-1,) + (1,) * (len(shape(like)) - 1))
-
-
-def _as_list(states: Any) -> list[Any]:
-    return list(states) if isinstance(states, (list, tuple)) else [states]
+    ``inputs`` (batch, time, ...); see ``common.rnn.rnn`` for the masking rule. Returns
+    ``(last_output, outputs, final_states)``."""
+    return loop.rnn(_OPS, step_fn, inputs, initial_states, go_backwards, mask)

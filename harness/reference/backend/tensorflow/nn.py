@@ -23,12 +23,15 @@ from typing import Any
 import tensorflow as tf
 
 from harness.reference.backend.common.conv_utils import (
+    check_conv_kernel,
+    check_transpose_kernel,
+    conv_args,
     conv_output_length,
     conv_padding,
-    conv_transpose_padding,
+    conv_transpose_args,
     dilated_size,
-    normalize_padding,
-    normalize_tuple,
+    pool_args,
+    spatial_rank,
 )
 from harness.reference.backend.tensorflow.core import float_tensor, shape
 from harness.reference.backend.tensorflow.devices import placed
@@ -114,16 +117,6 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 _DATA_FORMAT = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 
-def _spatial_rank(x: Any, op: str) -> int:
-    rank = len(shape(x)) - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(
-            f"{op} needs a (batch, *spatial, channels) input with 1-3 spatial "
-            f"dims, got shape {shape(x)}"
-        )
-    return rank
-
-
 def _conv_args(
     x: Any, kernel: Any, strides: Any, padding: Any, dilation_rate: Any, op: str
 ) -> tuple[Any, Any, int, tuple[int, ...], str, tuple[int, ...]]:
@@ -131,17 +124,9 @@ def _conv_args(
     x, kernel = float_tensor(x), float_tensor(kernel)
     if kernel.dtype != x.dtype:
         kernel = tf.cast(kernel, x.dtype)
-    rank = _spatial_rank(x, op)
-    if len(shape(kernel)) != rank + 2:
-        raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
-    if shape(kernel)[rank] != shape(x)[-1]:
-        raise ValueError(
-            f"{op} kernel expects {shape(kernel)[rank]} input channels, "
-            f"the input has {shape(x)[-1]}"
-        )
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    return x, kernel, rank, strides, normalize_padding(padding), dilation
+    rank = check_conv_kernel(shape(x), shape(kernel), op)
+    strides, padding, dilation = conv_args(rank, strides, padding, dilation_rate)
+    return x, kernel, rank, strides, padding, dilation
 
 
 def _strided_dilated(
@@ -238,15 +223,6 @@ def depthwise_conv(
     )
 
 
-def _output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
-    if value is None:
-        return (None,) * rank
-    items = [value] * rank if isinstance(value, int) else list(value)
-    if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
-        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
-    return tuple(items)
-
-
 def _trim(y: Any, axis: int, before: int, after: int) -> Any:
     """``y`` with ``before``/``after`` cells cut from ``axis`` (zeros added where negative)."""
     n = shape(y)[axis]
@@ -288,21 +264,10 @@ def conv_transpose(
     x, kernel = float_tensor(x), float_tensor(kernel)
     if kernel.dtype != x.dtype:
         kernel = tf.cast(kernel, x.dtype)
-    rank = _spatial_rank(x, "conv_transpose")
-    if len(shape(kernel)) != rank + 2 or shape(kernel)[-1] != shape(x)[-1]:
-        raise ValueError(
-            f"conv_transpose kernel {shape(kernel)} does not fit input {shape(x)} "
-            "(expected (*kernel_size, out, in))"
-        )
+    rank = check_transpose_kernel(shape(x), shape(kernel))
     size = shape(kernel)[:rank]
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    extra = _output_padding(output_padding, rank)
-    padding = normalize_padding(padding)
-    pads = [
-        conv_transpose_padding(k, s, d, padding, p)
-        for k, s, d, p in zip(size, strides, dilation, extra, strict=True)
-    ]
+    strides, dilation, pads = conv_transpose_args(size, strides, padding, output_padding,
+                                                  dilation_rate)
     if all(d == 1 for d in dilation):
         return _conv_transpose_native(x, kernel, size, strides, pads)
     # no CPU kernel for dilated transposed convolutions: the equivalent forward convolution
@@ -315,7 +280,7 @@ def conv_transpose(
 
 def _conv_transpose_native(
     x: Any, kernel: Any, size: tuple[int, ...], strides: tuple[int, ...],
-    pads: list[tuple[int, int]],
+    pads: tuple[tuple[int, int], ...],
 ) -> Any:
     """tf.nn.conv_transpose's full (VALID) output trimmed to the padding ``pads`` describes."""
     full = tuple((n - 1) * s + k for n, s, k in zip(shape(x)[1:-1], strides, size, strict=True))
@@ -338,10 +303,9 @@ def _pool_args(
     x: Any, pool_size: Any, strides: Any, padding: Any, op: str
 ) -> tuple[Any, int, tuple[int, ...], tuple[int, ...], str]:
     x = float_tensor(x)
-    rank = _spatial_rank(x, op)
-    size = normalize_tuple(pool_size, rank, "pool_size")
-    strides = size if strides is None else normalize_tuple(strides, rank, "strides")
-    return x, rank, size, strides, normalize_padding(padding).upper()
+    rank = spatial_rank(shape(x), op)
+    size, strides, padding = pool_args(rank, pool_size, strides, padding)
+    return x, rank, size, strides, padding.upper()
 
 
 def _pool(pool: Any, x: Any, rank: int, size: Any, strides: Any, padding: str) -> Any:

@@ -17,12 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from harness.reference.backend.common.conv_utils import (
+    check_conv_kernel,
+    check_transpose_kernel,
+    conv_args,
     conv_output_length,
     conv_padding,
-    conv_transpose_padding,
+    conv_transpose_args,
     dilated_size,
-    normalize_padding,
-    normalize_tuple,
+    pool_args,
+    spatial_rank,
 )
 from harness.reference.backend.torch.core import float_tensor, promote, shape
 
@@ -94,16 +97,6 @@ def log_softmax(x: Any, axis: int = -1) -> torch.Tensor:
 # --- layout and padding ---------------------------------------------------------------
 
 
-def _spatial_rank(x: torch.Tensor, op: str) -> int:
-    rank = x.dim() - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(
-            f"{op} needs a (batch, *spatial, channels) input with 1-3 spatial "
-            f"dims, got shape {shape(x)}"
-        )
-    return rank
-
-
 def _first(x: torch.Tensor) -> torch.Tensor:
     """(batch, *spatial, channels) -> (batch, channels, *spatial)."""
     return x.permute(0, x.dim() - 1, *range(1, x.dim() - 1))
@@ -148,17 +141,9 @@ def _conv_args(
     """Checked ``(x, kernel, rank, strides, dilation)`` of a convolution, x padded for SAME
     and moved to channels_first."""
     x, kernel = promote(float_tensor(x), float_tensor(kernel))
-    rank = _spatial_rank(x, op)
-    if kernel.dim() != rank + 2:
-        raise ValueError(f"{op} kernel must have rank {rank + 2}, got shape {shape(kernel)}")
-    if kernel.shape[rank] != x.shape[-1]:
-        raise ValueError(
-            f"{op} kernel expects {kernel.shape[rank]} input channels, the input has {x.shape[-1]}"
-        )
+    rank = check_conv_kernel(shape(x), shape(kernel), op)
     size = shape(kernel)[:rank]
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    padding = normalize_padding(padding)
+    strides, padding, dilation = conv_args(rank, strides, padding, dilation_rate)
     spatial = shape(x)[1:-1]
     _check_fits(spatial, size, strides, padding, dilation, op)
     pads = conv_padding(spatial, size, strides, padding, dilation)
@@ -205,22 +190,14 @@ def conv_transpose(
     """N-d transposed convolution, kernel (*kernel_size, out, in) as Keras Conv*DTranspose;
     the output spatial size is Keras's ``deconv_output_length`` per axis."""
     x, kernel = promote(float_tensor(x), float_tensor(kernel))
-    rank = _spatial_rank(x, "conv_transpose")
-    if kernel.dim() != rank + 2 or kernel.shape[-1] != x.shape[-1]:
-        raise ValueError(
-            f"conv_transpose kernel {shape(kernel)} does not fit input {shape(x)} "
-            "(expected (*kernel_size, out, in))"
-        )
+    rank = check_transpose_kernel(shape(x), shape(kernel))
     size = shape(kernel)[:rank]
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
-    extra = _output_padding(output_padding, rank)
-    padding = normalize_padding(padding)
+    strides, dilation, pads = conv_transpose_args(size, strides, padding, output_padding,
+                                                  dilation_rate)
     # torch's full output is the dilated input padded by extent - 1 on both sides; Keras's
     # pads by (before, after): crop the difference (or extend with zeros where negative)
     crops = []
-    for k, s, d, p in zip(size, strides, dilation, extra, strict=True):
-        before, after = conv_transpose_padding(k, s, d, padding, p)
+    for k, d, (before, after) in zip(size, dilation, pads, strict=True):
         full = dilated_size(k, d) - 1
         crops.append((full - before, full - after))
     common = tuple(max(min(c), 0) for c in crops)
@@ -231,15 +208,6 @@ def conv_transpose(
     return _last(_pad_spatial(y, rest, 0.0))
 
 
-def _output_padding(value: Any, rank: int) -> tuple[int | None, ...]:
-    if value is None:
-        return (None,) * rank
-    items = [value] * rank if isinstance(value, int) else list(value)
-    if len(items) != rank or not all(isinstance(v, int) and v >= 0 for v in items):
-        raise ValueError(f"output_padding must be None or {rank} ints >= 0, got {value!r}")
-    return tuple(items)
-
-
 # --- pooling --------------------------------------------------------------------------
 
 
@@ -248,10 +216,8 @@ def _pool_args(
 ) -> tuple[torch.Tensor, int, tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
     """Checked ``(x, rank, size, strides, pads)`` of a pooling op, x channels_first."""
     x = float_tensor(x)
-    rank = _spatial_rank(x, op)
-    size = normalize_tuple(pool_size, rank, "pool_size")
-    strides = size if strides is None else normalize_tuple(strides, rank, "strides")
-    padding = normalize_padding(padding)
+    rank = spatial_rank(shape(x), op)
+    size, strides, padding = pool_args(rank, pool_size, strides, padding)
     ones = (1,) * rank
     spatial = shape(x)[1:-1]
     _check_fits(spatial, size, strides, padding, ones, op)

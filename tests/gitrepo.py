@@ -1,13 +1,15 @@
-"""Build real git repositories in temporary folders for the analysis tests.
+"""Build real git repositories in temporary folders, for every test folder that needs one.
 
 Every commit has a fixed author, author date and committer date, so blame, ages and
-history figures are exact. No global or system git configuration is read.
+history figures are exact. No global or system git configuration is read. ``tests/`` is on
+``sys.path`` (``pythonpath`` in pyproject.toml), so tests import this module as ``gitrepo``.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_DATE = "2020-01-01T12:00:00+00:00"
@@ -40,14 +42,18 @@ def git(cwd: Path, *args: str, author: str = "Alice", date: str = DEFAULT_DATE,
 
 
 class GitRepoBuilder:
-    """A working repository under ``root`` with helpers to write files and commit them."""
+    """A working repository under ``root`` with helpers to write files and commit them;
+    ``date`` is the author and committer date of every commit that names none."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, date: str = DEFAULT_DATE):
         self.root = Path(root)
+        self.date = date
         self.root.mkdir(parents=True, exist_ok=True)
         git(self.root, "init", "-q", "-b", "main")
 
     def git(self, *args: str, **identity: str) -> str:
+        """Run git in the repository; return stdout (stripped)."""
+        identity.setdefault("date", self.date)
         return git(self.root, *args, **identity)
 
     def write(self, path: str, content: str | bytes) -> None:
@@ -56,28 +62,34 @@ class GitRepoBuilder:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content if isinstance(content, bytes) else content.encode())
 
-    def commit(self, message: str, author: str = "Alice", date: str = DEFAULT_DATE,
+    def write_files(self, files: Mapping[str, str | bytes]) -> None:
+        """``write`` every ``{path: content}`` of ``files``."""
+        for path, content in files.items():
+            self.write(path, content)
+
+    def commit(self, message: str, author: str = "Alice", date: str | None = None,
                committer: str | None = None, committer_date: str | None = None) -> str:
         """Stage everything and commit; return the new commit's sha."""
         self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message, author=author, date=date,
-                 committer=committer, committer_date=committer_date)
+        self.git("commit", "-q", "--allow-empty", "-m", message, author=author,
+                 date=date or self.date, committer=committer, committer_date=committer_date)
         return self.head()
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
 
-    def tag(self, name: str, message: str | None = None, date: str = DEFAULT_DATE) -> None:
+    def tag(self, name: str, message: str | None = None, date: str | None = None) -> None:
         """A lightweight tag, or an annotated one when ``message`` is given."""
         if message is None:
             self.git("tag", name)
         else:
+            date = date or self.date
             self.git("tag", "-a", name, "-m", message, date=date, committer_date=date)
 
-    def merge(self, branch: str, author: str = "Alice", date: str = DEFAULT_DATE) -> str:
+    def merge(self, branch: str, author: str = "Alice", date: str | None = None) -> str:
         """Merge ``branch`` into the current branch with a merge commit; return its sha."""
         self.git("merge", "-q", "--no-ff", "-m", f"Merge {branch}", branch,
-                 author=author, date=date)
+                 author=author, date=date or self.date)
         return self.head()
 
     def clone(self, dest: Path, *options: str) -> Path:

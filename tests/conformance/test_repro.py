@@ -1,0 +1,292 @@
+"""Standalone reproductions: scripts that replay a case on the framework alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.conformance import data, expected
+from harness.conformance.cases import get
+from harness.conformance.repro import file_name, reproduction, write_reproductions
+from harness.conformance.repro_inline import Inliner
+from harness.reference import backend as K
+from harness.reference.layers.core import Dense
+from harness.store import Store
+
+HARNESS_IMPORT = re.compile(r"^\s*(import|from)\s+harness\b", re.MULTILINE)
+# runs a script with `import harness` made impossible, in isolated mode (no PYTHONPATH, no cwd)
+RUNNER = ("import runpy, sys; sys.modules['harness'] = None; "
+          "runpy.run_path(sys.argv[1], run_name='__main__')")
+
+
+def run_standalone(text: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    assert not HARNESS_IMPORT.search(text)
+    path = folder / "repro.py"
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run([sys.executable, "-I", "-c", RUNNER, str(path)], capture_output=True,
+                          text=True, cwd=folder, timeout=300)
+
+
+def load_script(text: str, folder: Path, name: str):  # type: ignore[no-untyped-def]
+    path = folder / f"{name}.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as for any import: dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+def errors(stdout: str) -> list[tuple[float, float]]:
+    """(max abs err, max rel err) of every output line the script printed."""
+    return [(float(a), float(r)) for a, r in
+            re.findall(r"max abs err ([0-9.e+-]+), max rel err ([0-9.e+-]+)", stdout)]
+
+
+@pytest.fixture
+def skewed_dense(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Dense whose output is 1.001 times too large (through a backend op, as a bug would)."""
+    original = Dense.call
+
+    def skewed(self, inputs):  # type: ignore[no-untyped-def]
+        return K.multiply(original(self, inputs), 1.001)
+
+    monkeypatch.setattr(Dense, "call", skewed)
+
+
+def test_forward_script_runs_without_harness_and_passes(tmp_path: Path) -> None:
+    text = reproduction("Dense-linear")
+    proc = run_standalone(text, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "forward[0]: shape (2, 4)" in proc.stdout
+    assert "0/8 outside tolerance" in proc.stdout
+    ((abs_err, _),) = errors(proc.stdout)
+    assert abs_err < 1e-6  # float32 matmul vs the float64 oracle
+    # the layer's computation is the backend calls Dense makes, in order
+    assert re.search(r"= matmul\(t\d+, ws\[0\]\)\n\s+t\d+ = add\(t\d+, ws\[1\]\)", text)
+    assert "atol=1e-05, rtol=0.0001" in text  # the float32 forward row of the table
+
+
+def test_skewed_layer_reproduces_the_failure(tmp_path: Path, skewed_dense: None) -> None:
+    text = reproduction("Dense-linear", result={"outcome": "failed", "message": "skewed"})
+    assert "multiply(" in text and "1.001" in text
+    assert "Recorded outcome: failed - skewed" in text
+    proc = run_standalone(text, tmp_path)  # a fresh process: Dense is not patched there
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "MISMATCH" in proc.stdout
+    ((abs_err, rel_err),) = errors(proc.stdout)
+    # every output is 0.1% off: relative error 1e-3 (float32 rounding aside)
+    assert rel_err == pytest.approx(1e-3, rel=1e-2)
+    case = get("Dense-linear")
+    weights = data.weights(case.id, [(3, 4), (4,)], ["kernel", "bias"], "float32")
+    want = expected.forward(case, weights, data.inputs(case, "float32"))[0]
+    assert abs_err == pytest.approx(1e-3 * np.abs(want).max(), rel=2e-2)
+
+
+def test_backward_script_uses_the_frameworks_autodiff(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ok = run_standalone(reproduction("Dense-tanh-3d", "backward"), tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    labels = re.findall(r"^(d/d\S+)\[0\]", ok.stdout, re.MULTILINE)
+    assert labels[0] == "d/dinputs" and len(labels) == 3  # inputs, kernel, bias
+    original = Dense.call
+    monkeypatch.setattr(Dense, "call",
+                        lambda self, x: K.multiply(original(self, x), 1.01))
+    bad = run_standalone(reproduction("Dense-tanh-3d", "backward"), tmp_path)
+    assert bad.returncode == 1
+    # d/dinputs of 1.01*tanh(xW+b) is 1% off: outside rtol=1e-3
+    assert re.search(r"d/dinputs\[0\]: .* max rel err 0\.01\d*, [1-9]\d*/\d+ outside", bad.stdout)
+
+
+def test_edge_values_script_checks_empty_large_and_nan(tmp_path: Path) -> None:
+    text = reproduction("Activation-softmax", "edge_values")
+    proc = run_standalone(text, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "empty batch[0]: shape (0, 3, 5)" in proc.stdout
+    assert "inputs x10000[0]" in proc.stdout and "NaN input[0]" in proc.stdout
+    # softmax's calls do not depend on the batch size: one function, rendered once
+    assert "layer_forward_1 = layer_forward_0" in text
+    assert "layer_forward_2 = layer_forward_0" in text
+    assert "def layer_forward_1" not in text
+    assert "atol=1.0, rtol=0.001" in text  # edge_values row (1e-4, 1e-3), atol x 1e4
+    assert "atol=0.0001, rtol=0.001" in text  # the NaN part keeps the row as it is
+
+
+def test_rnn_step_is_a_nested_function_that_computes_for_new_inputs(tmp_path: Path) -> None:
+    """Nothing computed from the inputs may be baked into the script as a constant: the
+    recorded program must give the oracle's answer for inputs it never saw."""
+    text = reproduction("LSTM-mask")
+    assert re.search(r"^    def step\d+\(step\d+_a0, step\d+_a1\):", text, re.MULTILINE)
+    assert re.search(r"= rnn\(step\d+, t\d+, \[t\d+, t\d+\], go_backwards=False, mask=t\d+\)",
+                     text)
+    script = load_script(text, tmp_path, "lstm_repro")
+    case = get("LSTM-mask")
+    new = [data.round_to(x * 1.7 + 0.3, "float32") for x in data.inputs(case, "float32")]
+    mask = data.mask(case)
+    weights = [script.DATA[f"w{i}"] for i in range(3)]
+    convert = script.convert_to_tensor
+    (out,) = script.layer_forward_0([convert(new[0].astype(np.float32), dtype="float32")],
+                                    [convert(w, dtype="float32") for w in weights],
+                                    convert(mask, dtype="bool"))
+    (want,) = expected.forward(case, [w.astype(np.float64) for w in weights], new, None, mask)
+    np.testing.assert_allclose(out, want, atol=1e-5, rtol=1e-4)
+
+
+def test_a_crash_inside_a_backend_op_is_replayed(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Dense, "call", lambda self, x: K.reshape(x, (7,)))
+    text = reproduction("Dense-linear")
+    assert "While recorded, the layer raised ValueError" in text
+    proc = run_standalone(text, tmp_path)
+    assert proc.returncode == 1
+    assert "cannot reshape array of size 6 into shape (7,)" in proc.stderr
+    assert "in layer_first_call" in proc.stderr  # the recorded call, not harness code
+
+
+def test_inliner_keeps_python_scoping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copied definitions are renamed around builtins and each other, locals untouched."""
+    (tmp_path / "reprofix").mkdir()
+    (tmp_path / "reprofix" / "__init__.py").write_text("")
+    (tmp_path / "reprofix" / "a.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        SCALE = 3
+        REGISTRY = []
+
+        def _helper(x):
+            return x + 1
+
+        def max(values):  # shadows the builtin, as the NumPy backend's max does
+            return np.max(values) * SCALE
+
+        def register(fn):
+            REGISTRY.append(fn.__name__)
+            return fn
+
+        @register
+        def total(values, SCALE=10):  # a parameter named like a module constant
+            doubled = [2 * v for v in values]
+            return sum(doubled) + SCALE + _helper(0)
+
+        register(_helper)
+    """))
+    (tmp_path / "reprofix" / "b.py").write_text(textwrap.dedent("""
+        from reprofix import a
+        from reprofix.a import max as amax
+
+        COUNT = 0
+
+        def _helper(x):
+            return x * 100
+
+        def combined(values):
+            global COUNT
+            COUNT += 1
+            biggest = amax(values)
+            def inner(v):
+                return _helper(v) + max(values)  # builtin max here
+            return [inner(biggest), a.total(values), _helper(1), COUNT]
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    inliner = Inliner({"main"}, internal=("reprofix",))
+    name = inliner.require("reprofix.b", "combined")
+    source = inliner.source()
+    assert "reprofix" not in "\n".join(line for line in source.splitlines()
+                                        if not line.startswith("#"))
+    namespace: dict[str, object] = {}
+    exec(compile(source, "inlined", "exec"), namespace)
+    combined = namespace[name]
+    assert callable(combined)
+    # amax = 3 * 3 = 9; inner(9) = 900 + builtin max 3; total = 12 + 10 + 1; b._helper(1)
+    assert combined([1, 2, 3]) == [903, 23, 100, 1]
+    assert combined([1]) == [301, 13, 100, 2]  # the global counter counts
+    assert "max" not in namespace and "a_max" in namespace  # the builtin stays visible
+    # module-level side effects ran for both definitions; b's _helper kept its name first
+    assert sorted(namespace["REGISTRY"]) == ["a__helper", "total"]
+
+
+def test_cli_prints_the_script(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "--repro", "Dense-linear"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("#!/usr/bin/env python3")
+    compile(out, "repro", "exec")
+    assert "backend numpy" in out and "dtype float32" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--repro", "No-such-case"], "unknown conformance case 'No-such-case'"),
+    (["--repro", "Dense-linear", "--check", "masking"], "has no 'masking' check"),
+    (["--repro", "Dense-linear", "--check", "serialization"], "no standalone reproduction"),
+    (["--repro", "Dense-linear", "--backend", "cntk"], "cntk"),
+    (["--repro", "Dense-linear", "--dtype", "float32", "--dtype", "float64"], "one --dtype"),
+    (["--check", "forward"], "--check goes with --repro"),
+    (["--repro", "Dense-linear", "--device", "gpu"], "numpy has no device 'gpu'"),
+    (["--repro", "Dropout-training"], "random dropout mask"),
+])
+def test_cli_usage_errors(argv: list[str], message: str,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def row(**changes: object) -> dict[str, object]:
+    base = {"case": "Dense-linear", "layer": "Dense", "check": "forward", "backend": "numpy",
+            "library": "reference", "dtype": "float32", "device": "cpu", "outcome": "failed",
+            "max_abs_err": 1e-3, "max_rel_err": 1e-3, "atol": 1e-5, "rtol": 1e-4,
+            "duration_s": 0.1, "message": "mismatch"}
+    base.update(changes)
+    return base
+
+
+def test_report_writes_a_script_per_failed_result(tmp_path: Path) -> None:
+    from harness.report import build_reports
+
+    store = tmp_path / "h.db"
+    with Store(store) as db:
+        run = db.start_run("conformance", {"python": "3.11", "platform": "test",
+                                           "backends": {"numpy": "2"}})
+        db.record_results(run, [row(), row(check="shape", outcome="passed"),
+                                row(backend="cntk", outcome="error"),
+                                row(check="serialization", outcome="failed")])
+        db.finish_run(run)
+    written = build_reports([store], tmp_path / "out", ["json"])
+    repro = tmp_path / "out" / "repro"
+    script = repro / file_name("Dense-linear", "forward", "numpy", "float32")
+    assert script in written and (repro / "README.md") in written
+    assert sorted(p.name for p in repro.iterdir()) == ["Dense-linear--forward--numpy--float32.py",
+                                                       "README.md"]
+    readme = (repro / "README.md").read_text()
+    assert "Dense-linear--forward--cntk--float32.py: not written: " in readme
+    assert "serialization" in readme and "no standalone reproduction" in readme
+    assert "Recorded outcome: failed - mismatch" in script.read_text()
+    assert write_reproductions([row(outcome="passed")], tmp_path / "none") == []
+    assert not (tmp_path / "none").exists()
+
+
+def test_script_places_tensors_on_the_recorded_device(tmp_path: Path) -> None:
+    text = reproduction("Dense-linear", device="cpu:0")
+    assert "device cpu:0" in text and "--device cpu:0" in text
+    assert re.search(r"^    set_device\('cpu:0'\)$", text, re.MULTILINE)
+    proc = run_standalone(text, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "set_device" not in reproduction("Dense-linear")  # the CPU needs no placement
+
+
+def test_recording_leaves_the_active_backend_alone() -> None:
+    before = (K._active, K._active_name)
+    reproduction("Dense-linear")
+    assert (K._active, K._active_name) == before
