@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Settings
-from harness.conformance import matrix, plugin, suite_files
+from harness.conformance import matrix, plugin, results, suite_files
+from harness.conformance.results import exit_status
 from harness.conformance.targets import installed_backends
 from harness.errors import UsageError
-
-OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 
 
 def _check_backends(requested: list[str], library: str) -> None:
@@ -107,29 +106,11 @@ def run_suite(backends: list[str], settings: Settings, select: str | None = None
 
 
 def results_document(run_id: int, store_path: str) -> dict[str, Any]:
-    """The ``harness.conformance/1`` document for a run."""
+    """The ``harness.conformance/1`` document for a run of the store at ``store_path``."""
     from harness.store import open_store
 
     with open_store(store_path) as store:
-        info = store.run_info(run_id)
-        frame = store.load_conformance(run_id)
-    results: list[dict[str, Any]] = []
-    for row in frame.drop(columns=["run_id"]).to_dict(orient="records"):
-        results.append({k: (None if _is_nan(v) else v) for k, v in row.items()})
-    summary = {k: 0 for k in OUTCOMES}
-    for r in results:
-        summary[r["outcome"]] = summary.get(r["outcome"], 0) + 1
-    return {"schema": "harness.conformance/1", "environment": info["environment"],
-            "results": results, "summary": summary}
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
-
-
-def exit_status(summary: dict[str, int]) -> int:
-    """1 when anything failed, errored or passed unexpectedly (CONTRACT.md), else 0."""
-    return 1 if summary["failed"] or summary["error"] or summary["xpassed"] else 0
+        return results.document(store, run_id)
 
 
 def conform_command(args: argparse.Namespace, settings: Settings) -> int:

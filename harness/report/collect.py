@@ -8,19 +8,20 @@ every stored analysis of the same repository (the trend).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from harness import store as store_mod
+from harness.conformance import results
 from harness.errors import UsageError
 
-CONFORMANCE_SCHEMA = "harness.conformance/1"
-OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+CONFORMANCE_SCHEMA = results.SCHEMA
+OUTCOMES = results.OUTCOMES
+summarise = results.summarise
 #: outcomes that make ``harness conform`` exit 1 (CONTRACT.md)
-BAD_OUTCOMES = ("failed", "error", "xpassed")
+BAD_OUTCOMES = results.BAD_OUTCOMES
 
 
 @dataclass
@@ -36,28 +37,9 @@ class ReportData:
     generated_at: str = ""
 
 
-def _clean(value: Any) -> Any:
-    # pandas turns SQL NULL in a REAL column into NaN; the JSON contract says null.
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def conformance_document(store: store_mod.Store, run_id: int) -> dict[str, Any]:
     """The ``harness.conformance/1`` document of one conformance run of ``store``."""
-    info = store.run_info(run_id)
-    frame = store.load_conformance(run_id).drop(columns=["run_id"])
-    results = [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-    return {"schema": CONFORMANCE_SCHEMA, "environment": info["environment"],
-            "results": results, "summary": summarise(results)}
-
-
-def summarise(results: list[dict[str, Any]]) -> dict[str, int]:
-    """Count of results per outcome, every outcome of the contract present."""
-    summary = dict.fromkeys(OUTCOMES, 0)
-    for result in results:
-        summary[result["outcome"]] = summary.get(result["outcome"], 0) + 1
-    return summary
+    return results.document(store, run_id)
 
 
 def merge_conformance(documents: list[dict[str, Any]]) -> dict[str, Any]:

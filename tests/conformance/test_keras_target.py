@@ -259,3 +259,10 @@ def test_data_parallel_training_equals_single_device_training(target):
     for a, b in zip(parallel["weights"], single["weights"], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
     assert not np.allclose(single["weights"][0], weights[0], atol=1e-3)  # it did train
+
+
+def test_weights_come_back_in_c_order(target):
+    # torch keeps some variables transposed; finite differences perturb C-ordered flat views
+    built = target.build(cases.get("SimpleRNN-last"), "float32")
+    assert all(w.flags.c_contiguous and w.dtype == np.float64
+               for w in target.get_weights(built))
