@@ -659,3 +659,13 @@ def test_trajectory_rejects_what_it_cannot_model():
         )
     with pytest.raises(UsageError):
         training.trajectory(DENSE, W0, X, Y[:1], "mse", "sgd", steps=1)
+
+
+def test_central_difference_of_a_fortran_ordered_array():
+    # a transposed (Fortran-ordered) input must get the same gradient as a C-ordered one
+    from harness.conformance.oracle.numeric import central_difference
+
+    w = np.arange(6.0).reshape(2, 3).T  # F-contiguous view
+    assert not w.flags["C_CONTIGUOUS"]
+    (grad,) = central_difference(lambda a: float(np.sum(a ** 2)), [w])
+    np.testing.assert_allclose(grad, 2 * w, atol=1e-6)

@@ -17,7 +17,8 @@ from harness.errors import UsageError
 
 
 def _as_float64(arrays: Sequence[Any]) -> list[np.ndarray]:
-    return [np.array(a, dtype=np.float64, copy=True) for a in arrays]
+    # C order: the perturbation loop writes through reshape(-1), which must be a view
+    return [np.array(a, dtype=np.float64, copy=True, order="C") for a in arrays]
 
 
 def _scalar(value: Any) -> float:
