@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,22 @@ def _check_backends(requested: list[str], library: str) -> None:
             raise UsageError(f"backend {name!r} is unavailable: {UNAVAILABLE[name]}")
         if name not in KNOWN_BACKENDS:
             raise UsageError(f"unknown backend {name!r} (known: {', '.join(KNOWN_BACKENDS)})")
-        make_target(library, name)  # raises UsageError when not installed
+        if library in ONE_BACKEND_PER_PROCESS and len(requested) > 1:
+            _check_in_subprocess(library, name)  # this process may hold only one
+        else:
+            make_target(library, name)  # raises UsageError when not installed
+
+
+def _check_in_subprocess(library: str, backend: str) -> None:
+    """make_target(library, backend) in a fresh process; its one-line error if it fails."""
+    code = ("import sys\nfrom harness.conformance.targets import make_target\n"
+            "from harness.errors import UsageError\n"
+            f"try:\n    make_target({library!r}, {backend!r})\n"
+            "except UsageError as exc:\n    print(exc)\n    sys.exit(2)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UsageError(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip()
+                         else f"library {library!r} cannot run on {backend!r}")
 
 
 def pytest_args(backends: list[str], settings: Settings, select: str | None,
@@ -73,6 +89,29 @@ def use_virtual_devices(count: int) -> None:
     os.environ["XLA_FLAGS"] = " ".join([*flags, flag])
 
 
+#: libraries that fix their backend once per process (Keras 3): one pytest process a backend
+ONE_BACKEND_PER_PROCESS = {"keras"}
+#: the backends the Keras adapter runs by default (its numpy backend has no autodiff)
+KERAS_DEFAULT_BACKENDS = ("jax", "tensorflow", "torch")
+
+
+def _environment(backends: list[str], library: str) -> dict[str, Any]:
+    """The run's environment; read from package metadata when the backends cannot all be
+    imported into this one process."""
+    if library not in ONE_BACKEND_PER_PROCESS or len(backends) == 1:
+        return plugin.environment(backends, library)
+    env = plugin.environment([], library)
+    for backend in backends:
+        dist = {"tensorflow": "tensorflow-cpu"}.get(backend, backend)
+        for name in (backend, dist):
+            try:
+                env["backends"][backend] = importlib.metadata.version(name)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                env["backends"][backend] = "unavailable: not installed"
+    return env
+
+
 def run_suite(backends: list[str], settings: Settings, select: str | None = None,
               jobs: str | None = None, progress: str = "plain", devices: int = 0) -> int:
     """Run the suite into a new run of the store; return the run id."""
@@ -81,7 +120,7 @@ def run_suite(backends: list[str], settings: Settings, select: str | None = None
     from harness.store import open_store
 
     with open_store(settings.store) as store:
-        run_id = store.start_run("conformance", plugin.environment(backends, settings.library),
+        run_id = store.start_run("conformance", _environment(backends, settings.library),
                                  {"backends": backends, "library": settings.library,
                                   "device": settings.device, "dtypes": list(settings.dtypes),
                                   "select": select})
@@ -89,8 +128,14 @@ def run_suite(backends: list[str], settings: Settings, select: str | None = None
     os.environ[plugin.STORE_ENV] = str(Path(settings.store).resolve())
     extra = [] if _our_plugin_autoloads() else [plugin]
     try:
-        rc = pytest.main(pytest_args(backends, settings, select, jobs, progress, devices),
-                         plugins=extra)
+        if settings.library in ONE_BACKEND_PER_PROCESS and len(backends) > 1:
+            codes = [subprocess.run([sys.executable, "-m", "pytest",
+                                     *pytest_args([b], settings, select, jobs, progress,
+                                                  devices)]).returncode for b in backends]
+            rc = 5 if all(c == 5 for c in codes) else max(c for c in codes if c != 5)
+        else:
+            rc = pytest.main(pytest_args(backends, settings, select, jobs, progress, devices),
+                             plugins=extra)
     finally:
         os.environ.pop(plugin.RUN_ENV, None)
         os.environ.pop(plugin.STORE_ENV, None)
@@ -117,8 +162,10 @@ def conform_command(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_options(backends=args.backends, library=args.library,
                                      dtypes=args.dtypes, device=args.device, store=args.store)
     backends = list(settings.backends) or installed_backends()
+    if settings.library == "keras" and not settings.backends:
+        backends = [b for b in backends if b in KERAS_DEFAULT_BACKENDS]
     if not backends:
-        raise UsageError("no backend is installed")
+        raise UsageError(f"no backend for the {settings.library} library is installed")
     for dtype in settings.dtypes:
         if dtype not in ("float16", "bfloat16", "float32", "float64"):
             raise UsageError(f"unknown dtype {dtype!r}")

@@ -266,3 +266,28 @@ def test_weights_come_back_in_c_order(target):
     built = target.build(cases.get("SimpleRNN-last"), "float32")
     assert all(w.flags.c_contiguous and w.dtype == np.float64
                for w in target.get_weights(built))
+
+
+def test_one_conform_run_covers_every_installed_keras_backend(tmp_path):
+    """Keras fixes its backend per process: the runner gives each backend its own pytest
+    process, all recording into one run."""
+    import json
+    import subprocess
+    import sys
+
+    from harness.conformance.runner import KERAS_DEFAULT_BACKENDS
+    from harness.conformance.targets import installed_backends
+
+    backends = [b for b in installed_backends() if b in KERAS_DEFAULT_BACKENDS]
+    if len(backends) < 2:
+        pytest.skip(f"needs two Keras backends installed, found {backends}")
+    proc = subprocess.run([sys.executable, "-m", "harness", "conform", "--library", "keras",
+                           "--select", "Dense-linear and forward", "--json", "k.json",
+                           "--store", "k.db"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads((tmp_path / "k.json").read_text())
+    assert sorted(r["backend"] for r in doc["results"]) == sorted(backends)
+    assert {r["library"] for r in doc["results"]} == {"keras"}
+    assert all(r["outcome"] == "passed" for r in doc["results"])
+    assert set(backends) <= set(doc["environment"]["backends"])
