@@ -46,7 +46,9 @@ def _pack(value: Any) -> bytes:
         for i, a in enumerate(value):
             flat[f"a_{i:04d}"] = a
     buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=True, **flat)  # named, so no key of flat can stand for it
+    # keys are ours ("pair", "a_0000", "g0_0000"); no allow_pickle keyword: numpy < 2.1
+    # (the Theano environment's 1.23.5) would store it as one more array
+    np.savez(buffer, **flat)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
