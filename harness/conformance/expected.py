@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,9 @@ def _pack(value: Any) -> bytes:
 
 def _unpack(payload: bytes) -> Any:
     with np.load(io.BytesIO(payload)) as npz:
-        names = sorted(n for n in npz.files if n != "pair")
+        # only our own array names: anything else (numpy < 2.1 stored a stray keyword as an
+        # array) is not part of the value
+        names = sorted(n for n in npz.files if re.fullmatch(r"a_\d{4}|g[01]_\d{4}", n))
         if bool(npz["pair"]):
             groups: dict[int, list[np.ndarray]] = {}
             for name in names:
