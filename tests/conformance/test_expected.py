@@ -40,3 +40,18 @@ def test_a_stray_array_in_a_cached_payload_is_not_part_of_the_value():
     np.savez(buffer, pair=np.array(False), a_0000=np.ones(2), allow_pickle=np.array(True))
     (only,) = expected._unpack(buffer.getvalue())
     assert only.tolist() == [1.0, 1.0]
+
+
+def test_the_oracle_mask_of_an_rnn_needs_no_earlier_forward():
+    # with every forward value read from the store, nothing else loads the recurrent rules
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from harness.conformance import cases, data, expected\n"
+            "case = cases.get('LSTM-mask')\n"
+            "m = expected.output_mask(case, data.inputs(case, 'float32'), data.mask(case))\n"
+            "print(m.astype(int).tolist())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]"

@@ -78,3 +78,11 @@ def forward(layer: str, config: dict[str, Any], weights: list[np.ndarray], input
         arr = np.asarray(inputs)
         x = arr.astype(np.float64) if arr.dtype.kind == "f" else arr
     return fn(config, as64, x, training=training, mask=mask)
+
+
+def compute_mask(layer: str, config: dict[str, Any], inputs: Any, mask: Any = None) -> Any:
+    """The boolean mask ``layer`` emits (None for none), with every module's rules loaded."""
+    _load()  # recurrent.py registers its mask rules on import
+    from harness.conformance.oracle.core import compute_mask as rules
+
+    return rules(layer, config, inputs, mask)
