@@ -7,8 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from harness.conformance.cases import ALL_CHECKS
-
-BAD = ("failed", "error", "xpassed")
+from harness.conformance.results import BAD_OUTCOMES as BAD
 
 
 def cells(results: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str],
