@@ -31,11 +31,10 @@ def check_portability(ctx: Context) -> CheckResult:
             weights = there.get_weights(built)
             saved = {fmt: there.save(built, fmt, ctx.scratch) for fmt in there.formats()}
             for fmt, path in saved.items():
-                here_again = make_target(here.library, here.backend, here.device)
-                loaded = here_again.load(path, built)
-                comparisons.append(compare(here_again.get_weights(loaded), weights, tol,
+                loaded = here.load(path, built)  # load() switches back to this item's backend
+                comparisons.append(compare(here.get_weights(loaded), weights, tol,
                                            f"{source}->{here.backend} {fmt} weights"))
-                comparisons.append(compare(here_again.forward(loaded, inputs, mask=mask),
+                comparisons.append(compare(here.forward(loaded, inputs, mask=mask),
                                            expected, tol,
                                            f"{source}->{here.backend} {fmt} outputs"))
     finally:
