@@ -14,7 +14,7 @@ from typing import Any
 from harness.config import Settings
 from harness.conformance import matrix, plugin, results, suite_files
 from harness.conformance.results import exit_status
-from harness.conformance.targets import installed_backends
+from harness.conformance.targets import distribution_version, installed_backends
 from harness.errors import UsageError
 
 
@@ -102,13 +102,8 @@ def _environment(backends: list[str], library: str) -> dict[str, Any]:
         return plugin.environment(backends, library)
     env = plugin.environment([], library)
     for backend in backends:
-        dist = {"tensorflow": "tensorflow-cpu"}.get(backend, backend)
-        for name in (backend, dist):
-            try:
-                env["backends"][backend] = importlib.metadata.version(name)
-                break
-            except importlib.metadata.PackageNotFoundError:
-                env["backends"][backend] = "unavailable: not installed"
+        version = distribution_version(backend)
+        env["backends"][backend] = version or "unavailable: not installed"
     return env
 
 

@@ -79,6 +79,19 @@ class DataParallelTarget(Protocol):
                             y: np.ndarray, devices: list[str]) -> dict[str, Any]: ...
 
 
+def distribution_version(backend: str) -> str | None:
+    """The installed version of ``backend``'s framework (``tensorflow`` may be installed as
+    ``tensorflow-cpu``), read from package metadata without importing it; None if absent."""
+    import importlib.metadata
+
+    for name in (backend, f"{backend}-cpu"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def installed_backends() -> list[str]:
     """Backends whose framework and whose reference-library module are importable here."""
     import importlib.util

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from harness.conformance import data
 from harness.conformance.cases import Case, ModelCase, plain_config
-from harness.conformance.targets import Built, DeviceUnavailable
+from harness.conformance.targets import Built, DeviceUnavailable, distribution_version
 from harness.errors import UsageError
 
 
@@ -39,14 +38,7 @@ class ReferenceTarget:
 
     # --- environment -----------------------------------------------------------------
     def versions(self) -> dict[str, str]:
-        dist = {"numpy": "numpy", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch",
-                "theano": "theano", "pytensor": "pytensor"}.get(self.backend, self.backend)
-        for name in (dist, f"{dist}-cpu"):
-            try:
-                return {self.backend: importlib.metadata.version(name)}
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        return {self.backend: "unknown"}
+        return {self.backend: distribution_version(self.backend) or "unknown"}
 
     # --- layers ----------------------------------------------------------------------
     def _layer(self, case: Case, dtype: str) -> Any:
