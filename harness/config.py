@@ -34,6 +34,8 @@ class Settings:
     gate_max_cc: int = 10                   # `harness gate`: limits for new and changed code
     gate_max_cognitive: int = 15
     gate_todo_needs_issue: bool = True      # a new TODO must link an issue (#12, GH-12, URL)
+    gate_min_coverage: float | None = None  # percent of changed statements covered (None: off)
+    gate_min_total_coverage: float | None = None  # percent of all measured statements
     source: str = field(default="defaults", compare=False)
 
     def with_options(self, **options: Any) -> Settings:
@@ -44,6 +46,17 @@ class Settings:
             if key in changes:
                 changes[key] = tuple(changes[key])
         return replace(self, **changes)
+
+
+# settings that are an optional percentage (None: the check is off)
+_PERCENT_KEYS = frozenset({"gate_min_coverage", "gate_min_total_coverage"})
+
+
+def _percent(value: Any, where: str) -> float:
+    """``value`` as a percentage from 0 to 100; ConfigError naming ``where`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise ConfigError(f"{where} must be a percentage from 0 to 100, not {value!r}")
+    return float(value)
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -84,5 +97,7 @@ def load_settings(start: str | Path = ".") -> Settings:
             raise ConfigError(f"{pyproject}: tool.harness.{key} must be true or false")
         elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
             raise ConfigError(f"{pyproject}: tool.harness.{key} must be a number")
+        elif key in _PERCENT_KEYS:
+            value = _percent(value, f"{pyproject}: tool.harness.{key}")
         values[key] = value
     return Settings(**values, source=str(pyproject))

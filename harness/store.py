@@ -83,6 +83,9 @@ CONFORMANCE_COLUMNS = (
     "case", "layer", "check", "backend", "library", "dtype", "device", "outcome",
     "max_abs_err", "max_rel_err", "atol", "rtol", "duration_s", "message",
 )
+#: WAL pages between automatic checkpoints while conformance results stream in (SQLite's
+#: default is 1,000): at most ~40 MiB of WAL, folded back when the last connection closes
+RESULT_STREAM_CHECKPOINT_PAGES = 10_000
 
 
 def _now() -> str:
@@ -203,6 +206,15 @@ class Store:
             "duration_s, message, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, *values, _now()),
         )
+
+    def stream_results(self) -> None:
+        """Tune this connection for one committed result after another (a conformance run).
+
+        Each result stays its own transaction; what changes is how often SQLite folds the WAL
+        back into the database file, which syncs it: every ~3,000 results instead of every
+        ~330 (each commit appends about three 4 KiB pages).
+        """
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={RESULT_STREAM_CHECKPOINT_PAGES}")
 
     def has_result(self, run_id: int, case: str, check: str, backend: str, dtype: str) -> bool:
         """Whether a result for this item of the run is recorded already."""
@@ -611,3 +623,37 @@ def trend_points_count(store: Store, version: str | None = None) -> int:
     if version is not None:
         sql, params = sql + " WHERE version = ?", (version,)
     return int(store.conn.execute(sql, params).fetchone()[0])
+
+
+# === run commits (gate): which commit a run tested =========================================
+# ``harness conform`` records the commit of the checkout it ran in, so that the gate compares
+# the run of the pull request's head, not whichever run happens to be the latest.
+
+RUN_COMMIT_MIGRATION = (
+    "0006_runs_commit",
+    """
+    ALTER TABLE runs ADD COLUMN commit_sha TEXT;   -- full sha; NULL when not recorded
+    CREATE INDEX runs_kind_commit ON runs(kind, commit_sha);
+    """,
+)
+MIGRATIONS.append(RUN_COMMIT_MIGRATION)
+
+
+def set_run_commit(store: Store, run_id: int, commit_sha: str) -> None:
+    """Record that run ``run_id`` tested commit ``commit_sha`` (a full sha)."""
+    store.conn.execute("UPDATE runs SET commit_sha = ? WHERE id = ?", (commit_sha, run_id))
+
+
+def run_commit(store: Store, run_id: int) -> str | None:
+    """The commit run ``run_id`` tested, or None when it was not recorded."""
+    row = store.conn.execute("SELECT commit_sha FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def latest_run_for_commit(store: Store, kind: str, commit_sha: str) -> int | None:
+    """Id of the newest run of ``kind`` recorded for ``commit_sha``, or None."""
+    row = store.conn.execute(
+        "SELECT id FROM runs WHERE kind = ? AND commit_sha = ? ORDER BY id DESC LIMIT 1",
+        (kind, commit_sha),
+    ).fetchone()
+    return None if row is None else int(row[0])

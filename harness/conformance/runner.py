@@ -81,7 +81,9 @@ def _our_plugin_autoloads() -> bool:
 
 def use_virtual_devices(count: int) -> None:
     """Ask every backend for ``count`` devices before any of them starts: JAX's host platform
-    device count and TensorFlow's logical CPUs (read by its backend) come from here."""
+    device count, TensorFlow's logical CPUs (read by its backend) and the number of torch gloo
+    ranks (read by the data-parallel target) come from here. A framework already started in
+    this process keeps its count; pytest-xdist workers start fresh and see the new one."""
     os.environ["HARNESS_DEVICES"] = str(count)
     flag = f"--xla_force_host_platform_device_count={count}"
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
@@ -107,18 +109,31 @@ def _environment(backends: list[str], library: str) -> dict[str, Any]:
     return env
 
 
+def checkout_commit(path: str = ".") -> str | None:
+    """The full sha checked out at ``path`` (HEAD, even when the tree is dirty); None outside
+    a git checkout or without git."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+                              cwd=path, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
 def run_suite(backends: list[str], settings: Settings, select: str | None = None,
               jobs: str | None = None, progress: str = "plain", devices: int = 0) -> int:
     """Run the suite into a new run of the store; return the run id."""
     import pytest
 
-    from harness.store import open_store
+    from harness.store import open_store, set_run_commit
 
     with open_store(settings.store) as store:
         run_id = store.start_run("conformance", _environment(backends, settings.library),
                                  {"backends": backends, "library": settings.library,
                                   "device": settings.device, "dtypes": list(settings.dtypes),
                                   "select": select})
+        if (sha := checkout_commit()) is not None:  # the gate matches runs to its head commit
+            set_run_commit(store, run_id, sha)
     os.environ[plugin.RUN_ENV] = str(run_id)
     os.environ[plugin.STORE_ENV] = str(Path(settings.store).resolve())
     extra = [] if _our_plugin_autoloads() else [plugin]
@@ -164,13 +179,13 @@ def conform_command(args: argparse.Namespace, settings: Settings) -> int:
     for dtype in settings.dtypes:
         if dtype not in ("float16", "bfloat16", "float32", "float64"):
             raise UsageError(f"unknown dtype {dtype!r}")
-    _check_backends(backends, settings.library)
-    progress = "rich" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
     devices = args.devices or 0
     if devices < 0 or devices == 1:
         raise UsageError("--devices needs N >= 2")
-    if devices:
+    if devices:  # before any backend starts: JAX and TF fix their device count at start-up
         use_virtual_devices(devices)
+    _check_backends(backends, settings.library)
+    progress = "rich" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
     run_id = run_suite(backends, settings, args.select, args.jobs, progress, devices)
     document = results_document(run_id, settings.store)
     if args.json:

@@ -1,7 +1,9 @@
-"""Conformance part of the gate: the head's latest run against the base's baseline JSON.
+"""Conformance part of the gate: the head's run against the base's baseline JSON.
 
-A result is identified by (case, check, backend, library, dtype, device). When one key has
-several rows (merged stores, reruns) the worst outcome counts.
+The head's run is the newest conformance run recorded for the head commit; when the store has
+none, the newest run of any commit stands in, with a warning. A result is identified by (case,
+check, backend, library, dtype, device). When one key has several rows (merged stores, reruns)
+the worst outcome counts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.gate.model import FAIL, GOOD, WARN, Section
-from harness.store import Store
+from harness.store import Store, latest_run_for_commit, run_commit
 
 SCHEMA = "harness.conformance/1"
 KEY_FIELDS = ("case", "check", "backend", "library", "dtype", "device")
@@ -67,15 +69,38 @@ def load_baseline(path: str) -> list[dict[str, Any]]:
     return results
 
 
-def head_results(store: Store) -> tuple[int | None, list[dict[str, Any]]]:
-    """The latest conformance run of ``store``: ``(run id, result rows)``, or ``(None, [])``."""
+def pick_run(store: Store, head_sha: str | None) -> tuple[int | None, str | None]:
+    """The conformance run to judge: the newest one recorded for ``head_sha`` (any commit's
+    newest when ``head_sha`` is None or has none). Returns ``(run id or None, warning or
+    None)``; the warning says that no run matched the head and which run stands in."""
+    if head_sha is not None:
+        run_id = latest_run_for_commit(store, "conformance", head_sha)
+        if run_id is not None:
+            return run_id, None
     run_id = store.latest_run("conformance")
+    if run_id is None or head_sha is None:
+        return run_id, None
+    tested = run_commit(store, run_id)
+    of = f"commit {tested[:12]}" if tested else "an unrecorded commit"
+    return run_id, (f"no conformance run is recorded for the head commit {head_sha[:12]}: "
+                    f"the latest run, {run_id} (of {of}), stands in")
+
+
+def head_results(store: Store, head_sha: str | None = None
+                 ) -> tuple[int | None, list[dict[str, Any]]]:
+    """The head's conformance run (``pick_run``): ``(run id, result rows)``, or ``(None, [])``."""
+    run_id, _ = pick_run(store, head_sha)
+    return run_id, results_of(store, run_id)
+
+
+def results_of(store: Store, run_id: int | None) -> list[dict[str, Any]]:
+    """The result rows of run ``run_id`` (NaN errors as None); ``[]`` for None."""
     if run_id is None:
-        return None, []
+        return []
     frame = store.load_conformance(run_id)
     rows = frame.drop(columns=["run_id"]).to_dict(orient="records")
-    return run_id, [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                    for row in rows]
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in rows]
 
 
 def by_key(results: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
@@ -121,11 +146,16 @@ def _classify(has_baseline: bool, was: str | None, now: str) -> tuple[str, str] 
     return None
 
 
-def conformance_section(store: Store, baseline_path: str | None) -> Section:
-    """The conformance section: the store's latest run against the baseline file (if any)."""
+def conformance_section(store: Store, baseline_path: str | None,
+                        head_sha: str | None = None) -> Section:
+    """The conformance section: the head's run (``pick_run``) against the baseline file (if
+    any); a warning when no run is recorded for ``head_sha`` and the latest stands in."""
     baseline = load_baseline(baseline_path) if baseline_path else None
     section = Section("conformance", "Conformance", COLUMNS)
-    run_id, head = head_results(store)
+    run_id, warning = pick_run(store, head_sha)
+    head = results_of(store, run_id)
+    if warning is not None:
+        section.warnings.append(warning)
     if run_id is None:
         section.note = "no conformance results in the store: nothing to compare"
         return section

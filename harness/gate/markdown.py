@@ -48,10 +48,13 @@ def summary_table(sections: list[Section]) -> list[str]:
 
 
 def section_lines(section: Section) -> list[str]:
-    """A section: heading with its status, the note, then its findings as a table."""
+    """A section: heading with its status, the note, its warnings, then its findings as a
+    table."""
     lines = [f"## {ICONS[FAIL] if section.failed else ICONS[GOOD]} {text(section.title)}", ""]
     if section.note:
         lines += [text(section.note), ""]
+    for warning in section.warnings:
+        lines += [f"{ICONS[WARN]} {text(warning)}", ""]
     if not section.rows:
         return lines + ["No findings.", ""]
     lines.append("| | what | " + " | ".join(section.columns) + " |")

@@ -48,13 +48,15 @@ FINDING_COLUMNS = ("where", "symbol", "evidence")
 
 @dataclass
 class Section:
-    """The findings of one rule, the table columns that show them, and a short ``note``."""
+    """The findings of one rule, the table columns that show them, a short ``note`` and
+    ``warnings`` that concern the whole section (missing data, a fallback taken), not a row."""
 
     rule: str
     title: str
     columns: tuple[str, ...]
     rows: list[Row] = field(default_factory=list)
     note: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -62,8 +64,9 @@ class Section:
         return any(row.level == FAIL for row in self.rows)
 
     def count(self, level: str) -> int:
-        """Number of findings at ``level``."""
-        return sum(1 for row in self.rows if row.level == level)
+        """Number of findings at ``level`` (section warnings count as WARN findings)."""
+        extra = len(self.warnings) if level == WARN else 0
+        return extra + sum(1 for row in self.rows if row.level == level)
 
 
 @dataclass

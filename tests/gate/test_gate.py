@@ -22,7 +22,7 @@ from harness.gate.diff import changed_lines, parse_diff, unquote_path
 from harness.gate.markdown import code, render, text
 from harness.gate.model import FAIL, GOOD, WARN
 from harness.gate.rules import debt_section
-from harness.store import Store
+from harness.store import Store, set_run_commit
 
 DATE = "2021-03-04T05:06:07+00:00"
 
@@ -369,9 +369,13 @@ def write_baseline(path: Path, results: list[dict]) -> str:
     return str(path)
 
 
-def record(store_path: Path, results: list[dict]) -> int:
+def record(store_path: Path, results: list[dict], commit_sha: str | None = None) -> int:
+    """A finished conformance run of ``results``, recorded for ``commit_sha`` if given (as
+    ``harness conform`` records the commit it ran on)."""
     with Store(store_path) as store:
         run_id = store.start_run("conformance")
+        if commit_sha is not None:
+            set_run_commit(store, run_id, commit_sha)
         store.record_results(run_id, results)
         store.finish_run(run_id)
     return run_id
@@ -379,8 +383,9 @@ def record(store_path: Path, results: list[dict]) -> int:
 
 def test_conformance_regressions_fail_the_gate(repo, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no pyproject here: default settings
-    record(tmp_path / "gate.db", [result("dense_a", "failed")])  # an older run: ignored
-    run_id = record(tmp_path / "gate.db", HEAD)
+    clean = git(repo, "rev-parse", "clean")
+    record(tmp_path / "gate.db", [result("dense_a", "failed")], clean)  # an older run: ignored
+    run_id = record(tmp_path / "gate.db", HEAD, clean)
     baseline = write_baseline(tmp_path / "base.json", BASELINE)
     status = main(["gate", "--base", "main", "--head", "clean", "--baseline", baseline,
                    "--store", str(tmp_path / "gate.db"), str(repo)])
@@ -404,7 +409,7 @@ def test_conformance_regressions_fail_the_gate(repo, tmp_path, monkeypatch, caps
 def test_conformance_still_failing_and_fixed_pass(repo, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     record(tmp_path / "gate.db", [result("dense_c", "failed"), result("dense_d", "passed"),
-                                  result("dense_b", "xfailed")])
+                                  result("dense_b", "xfailed")], git(repo, "rev-parse", "clean"))
     baseline = write_baseline(tmp_path / "base.json", BASELINE)
     status = main(["gate", "--base", "main", "--head", "clean", "--baseline", baseline,
                    "--store", str(tmp_path / "gate.db"), str(repo)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -408,3 +409,95 @@ def test_compiled_steps_follow_the_eager_ones():
     assert compiled.optimizer.step == 3
     np.testing.assert_allclose(compiled.predict(x), eager.predict(x), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(compiled.evaluate(x, y), eager.evaluate(x, y), rtol=1e-4)
+
+
+# --- optimizer values inside compiled steps --------------------------------------------------
+# Graph backends compile the training step once: a clipping scale or a bias correction read
+# back to Python while tracing would freeze at the first batch's value. Each batch below is
+# scaled differently, so every step's gradient norm differs from the first one's.
+BATCH_SCALES = (0.1, 4.0, 1.5)
+LIMIT = 0.5
+
+
+@pytest.fixture(params=["numpy", "pytensor", "theano"])
+def step_backend(request):
+    """The backend the model is built and trained on (graph ones compile the step)."""
+    # find_spec, not importorskip: Theano imports only after its backend sets THEANO_FLAGS
+    if request.param != "numpy" and importlib.util.find_spec(request.param) is None:
+        pytest.skip(f"{request.param} is not installed")
+    before = K.name()
+    K.set_backend(request.param)
+    yield request.param
+    K.set_backend(before)
+
+
+def dense_batches():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4, 3))
+    y = rng.normal(size=(4, 2))
+    w0, b0 = rng.normal(size=(3, 2)) * 0.5, np.array([0.1, -0.2])
+    return [(x * s, y) for s in BATCH_SCALES], w0, b0
+
+
+def numpy_gradients(x, y, w, b):
+    """Gradients of mean((x w + b - y)^2) over every element, in float64."""
+    error = 2.0 * (x @ w + b - y) / y.size
+    return [x.T @ error, error.sum(axis=0)]
+
+
+def clip(grads, mode):
+    """Keras's clipping of one step's gradients, from that step's own norms."""
+    if mode == "clipvalue":
+        return [np.clip(g, -LIMIT, LIMIT) for g in grads]
+    if mode == "clipnorm":
+        return [g * LIMIT / max(np.linalg.norm(g), LIMIT) for g in grads]
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
+    return [g * LIMIT / max(norm, LIMIT) for g in grads]
+
+
+def train_dense(optimizer, batches, w0, b0):
+    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+    model.set_weights([w0.astype(F32), b0.astype(F32)])
+    model.compile(optimizer=optimizer, loss="mse")
+    for x, y in batches:
+        model.train_on_batch(x.astype(F32), y.astype(F32))
+    return model
+
+
+@pytest.mark.parametrize("mode", ["clipnorm", "global_clipnorm", "clipvalue"])
+def test_clipping_uses_each_steps_own_gradient(step_backend, mode):
+    batches, w0, b0 = dense_batches()
+    weights = [w0, b0]
+    norms = []
+    for x, y in batches:
+        grads = numpy_gradients(x, y, *weights)
+        norms.append(math.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+        weights = [w - 0.1 * g for w, g in zip(weights, clip(grads, mode), strict=True)]
+    # the data exercise both sides of the limit: unclipped first, clipped later
+    assert norms[0] < LIMIT < min(norms[1:]) and len(set(norms)) == 3
+    model = train_dense(optimizers.SGD(0.1, **{mode: LIMIT}), batches, w0, b0)
+    assert model._steps().compiled == (step_backend != "numpy")
+    for got, want in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    assert model.optimizer.step == 3
+
+
+def test_adam_bias_correction_follows_the_step_count_when_compiled(step_backend):
+    lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-7
+    batches, w0, b0 = dense_batches()
+    weights, m, v = [w0, b0], [np.zeros_like(w0), np.zeros_like(b0)], \
+        [np.zeros_like(w0), np.zeros_like(b0)]
+    for t, (x, y) in enumerate(batches, start=1):
+        grads = clip(numpy_gradients(x, y, *weights), "global_clipnorm")
+        alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        m = [mi + (g - mi) * (1 - b1) for mi, g in zip(m, grads, strict=True)]
+        v = [vi + (g * g - vi) * (1 - b2) for vi, g in zip(v, grads, strict=True)]
+        weights = [w - alpha * mi / (np.sqrt(vi) + eps)
+                   for w, mi, vi in zip(weights, m, v, strict=True)]
+    model = train_dense(optimizers.Adam(lr, global_clipnorm=LIMIT), batches, w0, b0)
+    for got, want in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    # the slots carry the float32 state of the third step
+    np.testing.assert_allclose(model.optimizer.momentums[0].numpy(), m[0], rtol=2e-5,
+                               atol=1e-7)
+    assert model.optimizer.step == 3

@@ -3,7 +3,8 @@
 Re-exports every op of ``harness.reference.backend.ops.OPS`` from ``core``, ``math``, ``nn``
 and ``rnn`` (with ``compiler`` and ``devices``), in the Keras 3 layout, plus
 ``COMPILE_VARIANTS``. Importing it imports JAX and turns on ``jax_enable_x64`` for the whole
-process (float64 cases need it; Python floats still become float32 tensors here). Several
+process (float64 cases need it; Python floats still become float32 tensors here), and full
+float32 matmul precision (no TF32 on GPUs). Several
 CPU devices: set ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` in the environment
 before the first JAX computation.
 """

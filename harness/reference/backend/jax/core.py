@@ -2,7 +2,8 @@
 
 The tensor type is ``jax.Array``; JAX's tracers (inside ``value_and_grad`` or ``compile``)
 are ``jax.Array`` too, so every op accepts both. Importing this module turns on
-``jax_enable_x64`` (float64 cases need it); Python floats and ints still become float32 and
+``jax_enable_x64`` (float64 cases need it) and ``jax_default_matmul_precision=highest`` (no
+TF32 on GPUs); Python floats and ints still become float32 and
 int32 tensors, because every conversion here names its dtype.
 
 ``compile`` (jax.jit) is in ``compiler``, ``device_names`` and ``set_device`` in ``devices``.
@@ -20,6 +21,9 @@ import numpy as np
 from harness.reference.backend.common.dtypes import DEFAULT_FLOAT, DEFAULT_INT, standardize_dtype
 
 jax.config.update("jax_enable_x64", True)
+# float32 matmuls and convolutions at full precision: on Ampere+ GPUs JAX defaults to TF32,
+# whose 10-bit mantissa misses the float32 oracle tolerance (bit-identical on CPU)
+jax.config.update("jax_default_matmul_precision", "highest")
 
 _JAX_DTYPES = {
     "bool": jnp.dtype(jnp.bool_),

@@ -22,6 +22,10 @@ from harness.reference.backend.common.dtypes import (
 )
 from harness.reference.backend.tensorflow.devices import placed, placement
 
+# float32 matmuls and convolutions in full float32 on GPUs: TensorFlow uses TF32 on Ampere+
+# by default, whose 10-bit mantissa would miss the float32 oracle tolerance
+tf.config.experimental.enable_tensor_float_32_execution(False)
+
 _TF_DTYPES = {
     "bool": tf.bool,
     "int32": tf.int32,

@@ -18,6 +18,11 @@ import torch
 
 from harness.reference.backend.common.dtypes import DEFAULT_FLOAT, DEFAULT_INT, standardize_dtype
 
+# float32 matmuls and cuDNN convolutions in full float32 on CUDA: TF32 (the cuDNN default on
+# Ampere+) keeps a 10-bit mantissa and would miss the float32 oracle tolerance
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "bool": torch.bool,
     "int32": torch.int32,
