@@ -111,7 +111,10 @@ def check_data_parallel(ctx: Context) -> CheckResult:
         raise TypeError(f"the {ctx.target.library} target has no data-parallel training")
     parallel = ctx.target.train_data_parallel(case, weights, x, y, seen[:wanted])
     tol = ctx.tol("training", "float32")
+    how = parallel.get("mechanism") or f"{ctx.target.library}'s per-device loop"
     result = CheckResult.from_comparisons(
         [compare(_flatten(parallel["weights"]), _flatten(single["weights"]), tol,
                  f"weights after data-parallel training on {', '.join(seen[:wanted])}")], tol)
+    # which machinery ran is part of the verdict, passed or not
+    result.message = f"{how}: {result.message}" if result.message else f"ran {how}"
     return result

@@ -293,51 +293,25 @@ class ReferenceTarget:
                                                 for w in model.get_weights()]}
 
     def devices(self) -> list[str]:
-        """Devices this backend sees."""
-        return list(self.K.device_names())
+        """Devices this backend offers data-parallel training: those it sees (virtual CPUs
+        included) and, on torch, the gloo process ranks ``cpu:0`` .. ``cpu:N-1`` that
+        ``HARNESS_DEVICES=N`` asks for (one process per rank, all on the CPU)."""
+        from harness.conformance.targets import parallel
+
+        return parallel.devices(self.backend, list(self.K.device_names()))
 
     def train_data_parallel(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
                             y: np.ndarray, devices: list[str]) -> dict[str, Any]:
-        """Data-parallel training: each step's batch is split over ``devices``, each shard's
-        gradient is computed on its device, the gradients are averaged (weighted by shard
-        size) and applied once. Returns the final weights."""
-        K = self.K
-        model, optimizer, loss_fn = self._training_setup(case, weights)
-        trainable = list(model.trainable_weights)
+        """Data-parallel training with the backend's own machinery (MirroredStrategy on
+        TensorFlow, shard_map + psum on JAX, gloo processes on torch): each step's batch is
+        split over ``devices``, the replicas' gradients are all-reduced (weighted by shard
+        size) and applied once. ``{"weights": [final weights], "mechanism": what ran}``."""
+        from harness.conformance.targets import parallel
+
         try:
-            for xb, yb in self._batches(case, x, y):
-                total: list[Any] | None = None
-                for device, xs, ys in zip(devices, np.array_split(xb, len(devices)),
-                                          np.array_split(yb, len(devices)), strict=True):
-                    K.set_device(device)
-                    objective = self._shard_loss(model, loss_fn, trainable,
-                                                 K.convert_to_tensor(xs), K.convert_to_tensor(ys))
-                    _, grads = K.value_and_grad(objective, [v.value for v in trainable])
-                    share = len(xs) / len(xb)
-                    scaled = [K.to_numpy(g) * share for g in grads]
-                    total = scaled if total is None else [
-                        a + b for a, b in zip(total, scaled, strict=True)]
-                K.set_device(devices[0])
-                assert total is not None
-                optimizer.apply_gradients(zip(
-                    [K.convert_to_tensor(g.astype(np.float32)) for g in total], trainable,
-                    strict=True))
+            return parallel.train(self, case, weights, x, y, devices)
         finally:
-            K.set_device(self.device)
-        return {"weights": [np.asarray(w, np.float64) for w in model.get_weights()]}
-
-    @staticmethod
-    def _shard_loss(model: Any, loss_fn: Any, trainable: list[Any], x: Any, y: Any) -> Any:
-        """objective(values) -> the mean loss of ``model`` on one shard (x, y), with the
-        trainable variables read from ``values``."""
-        from harness.reference import backend as K
-        from harness.reference.variables import StatelessScope
-
-        def objective(values: list[Any]) -> Any:
-            with StatelessScope(dict(zip(trainable, values, strict=True))):
-                return K.mean(loss_fn(y, model(x, training=True)))
-
-        return objective
+            self.K.set_device(self.device)
 
     def loss(self, name: str, y_true: np.ndarray, y_pred: np.ndarray, config: dict[str, Any],
              dtype: str) -> tuple[float, np.ndarray]:

@@ -8,10 +8,11 @@ sets it).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -38,6 +39,17 @@ def placed(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def default_placement() -> Iterator[None]:
+    """Within it, ops go where TensorFlow's own device scopes put them (e.g. each replica's
+    device under a ``tf.distribute`` strategy) instead of the device ``set_device`` chose."""
+    saved, placement.device = placement.device, None
+    try:
+        yield
+    finally:
+        placement.device = saved
 
 
 def _short_name(tf_name: str) -> str:
