@@ -7,10 +7,13 @@ reference layer once per scenario with every backend op call recorded (``repro_t
 rendering the recorded calls together with the source of exactly the backend functions they use
 (``repro_inline``) and the data (``repro_script``). The script imports no ``harness`` code.
 
-Checks reproduced: ``forward``, ``shape``, ``edge_values`` (forward-based: empty batch, large
-inputs, NaN) and ``backward`` (the framework's own autodiff of the same recorded computation
-against the oracle's central differences), on the eager backends (NumPy, TensorFlow, JAX,
-PyTorch) of the reference library.
+Checks reproduced (``BUILDERS``): ``forward``, ``shape``, ``edge_values`` (empty batch, large
+inputs, NaN), ``backward`` (the framework's own autodiff of the same recorded computation
+against the oracle's central differences), ``dtype``, ``masking``, ``determinism``,
+``batch_invariance`` and ``compiled``, on every backend of the reference library: eager ones
+(NumPy, TensorFlow, JAX, PyTorch) call the program on tensors, graph ones (PyTensor, Theano)
+call it on symbolic inputs and compile the graph (``repro_runners``). Model (training) cases go
+to ``repro_models.reproduction`` where that module exists.
 """
 
 from __future__ import annotations
@@ -18,45 +21,48 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.conformance import data, expected
-from harness.conformance.cases import Case, get
-from harness.conformance.repro_trace import Program, Recorder
-from harness.conformance.targets import Built
-from harness.conformance.tolerances import Tol, lookup
+from harness.conformance import data
+from harness.conformance.cases import Case, ModelCase, get
+from harness.conformance.repro_builder import (
+    Builder,
+    Scenario,
+    edge_scenarios,
+    forward_scenarios,
+    gradient_scenarios,
+    shape_scenarios,
+)
+from harness.conformance.repro_checks import (
+    batch_invariance_scenarios,
+    compiled_scenarios,
+    determinism_scenarios,
+    dtype_scenarios,
+    masking_scenarios,
+)
+from harness.conformance.repro_trace import Recorder
 from harness.errors import UsageError
 
+#: the scenario builder of each check a script reproduces
+BUILDERS: dict[str, Callable[[Builder], list[Scenario]]] = {
+    "forward": forward_scenarios,
+    "shape": shape_scenarios,
+    "edge_values": edge_scenarios,
+    "backward": gradient_scenarios,
+    "dtype": dtype_scenarios,
+    "masking": masking_scenarios,
+    "determinism": determinism_scenarios,
+    "batch_invariance": batch_invariance_scenarios,
+    "compiled": compiled_scenarios,
+}
 #: the checks a script can reproduce
-SUPPORTED_CHECKS = ("forward", "shape", "edge_values", "backward")
+SUPPORTED_CHECKS = tuple(BUILDERS)
 DTYPES = ("float16", "bfloat16", "float32", "float64")
-
-
-@dataclass
-class Scenario:
-    """One run of the layer in the script and what its outputs are judged against."""
-
-    label: str
-    mode: str  # values | shapes | gradients | run (only replays: a crash is the finding)
-    program: Program
-    inputs: list[str]  # DATA keys
-    input_dtypes: list[str | None]  # None: integer inputs keep their dtype
-    mask: str | None
-    expected: list[str] = field(default_factory=list)  # DATA keys (values or gradients)
-    expected_shapes: list[tuple[int, ...]] = field(default_factory=list)
-    out_dtype: str | None = None
-    tol: Tol = Tol(0.0, 0.0)
-    note: str = ""
-    # gradients only
-    cotangents: list[str] = field(default_factory=list)
-    wrt: list[int] = field(default_factory=list)
-    trainable: list[int] = field(default_factory=list)
-    grad_labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,13 +84,18 @@ class Reproduction:
     inliner: Any  # repro_inline.Inliner holding the backend functions the script needs
     result: dict[str, Any] | None = None
     error: str | None = None  # what the layer raised while being recorded
+    execution: str = "eager"  # eager | graph (the backend's EXECUTION)
 
 
-def _case(case_id: str) -> Case:
+def _case(case_id: str) -> Case | ModelCase:
     try:
-        case = get(case_id)
+        return get(case_id)
     except KeyError:
         raise UsageError(f"unknown conformance case {case_id!r}") from None
+
+
+def _layer_case(case_id: str) -> Case:
+    case = _case(case_id)
     if not isinstance(case, Case):
         raise UsageError(f"case {case_id!r} trains a model; only layer cases have reproductions")
     return case
@@ -97,127 +108,7 @@ def _target(backend: str, device: str) -> Any:
         target: Any = make_target("reference", backend, device)
     except DeviceUnavailable as exc:
         raise UsageError(str(exc)) from None
-    if getattr(target.K.active(), "EXECUTION", "eager") != "eager":
-        raise UsageError(f"backend {backend!r} builds graphs; reproductions need an eager "
-                         "backend (numpy, tensorflow, jax, torch)")
     return target
-
-
-class _Builder:
-    """Records the scenarios of one check and collects their data."""
-
-    def __init__(self, case: Case, target: Any, built: Built, dtype: str, recorder: Recorder):
-        self.case, self.target, self.built, self.dtype = case, target, built, dtype
-        self.recorder = recorder
-        self.arrays: dict[str, np.ndarray] = {}
-        self.weights64 = target.get_weights(built)
-        self.var_dtypes = [v.dtype for v in built.layer.weights]
-        self.error: BaseException | None = None
-
-    def put(self, key: str, array: np.ndarray) -> str:
-        self.arrays[key] = np.asarray(array)
-        return key
-
-    def record(self, n: int, inputs: list[np.ndarray], mask: np.ndarray | None
-               ) -> tuple[Program, list[str], list[str | None], str | None]:
-        """Record the layer on ``inputs``; (program, input keys, input dtypes, mask key)."""
-        K, layer, case = self.target.K, self.built.layer, self.case
-        cast = [data.cast(x, self.dtype) for x in inputs]
-        dtypes = [None if x.dtype.kind in "iub" else self.dtype for x in cast]
-        xs = [K.convert_to_tensor(x, dtype=d) for x, d in zip(cast, dtypes, strict=True)]
-        ws = [K.convert_to_tensor(data.cast(w, d), dtype=d)
-              for w, d in zip(self.weights64, self.var_dtypes, strict=True)]
-        mask_t = None if mask is None else K.convert_to_tensor(mask, dtype="bool")
-
-        def forward(xs: list[Any], ws: list[Any], mask: Any) -> list[Any]:
-            from harness.reference.variables import StatelessScope
-
-            kwargs: dict[str, Any] = {"training": case.training}
-            if mask is not None:
-                kwargs["mask"] = mask
-            with StatelessScope(dict(zip(layer.weights, ws, strict=True))):
-                out = layer(xs if case.multi_input else xs[0], **kwargs)
-            return list(out) if isinstance(out, (list, tuple)) else [out]
-
-        program, _, error = self.recorder.record(f"layer_forward_{n}", forward,
-                                                 [("xs", xs), ("ws", ws), ("mask", mask_t)])
-        self.error = self.error or error
-        keys = [self.put(f"s{n}_x{i}", x) for i, x in enumerate(cast)]
-        mask_key = None if mask is None else self.put(f"s{n}_mask", mask)
-        return program, keys, dtypes, mask_key
-
-    def oracle(self, inputs: list[np.ndarray], mask: np.ndarray | None) -> list[np.ndarray]:
-        return expected.forward(self.case, self.weights64, inputs, None, mask)
-
-    def values(self, n: int, label: str, inputs: list[np.ndarray], mask: np.ndarray | None,
-               tol: Tol) -> Scenario:
-        program, keys, dtypes, mask_key = self.record(n, inputs, mask)
-        want = [self.put(f"s{n}_e{i}", e) for i, e in enumerate(self.oracle(inputs, mask))]
-        return Scenario(label, "values", program, keys, dtypes, mask_key, want, tol=tol)
-
-    def shapes(self, n: int, label: str, inputs: list[np.ndarray], mask: np.ndarray | None,
-               shapes: list[tuple[int, ...]], out_dtype: str | None) -> Scenario:
-        program, keys, dtypes, mask_key = self.record(n, inputs, mask)
-        return Scenario(label, "shapes", program, keys, dtypes, mask_key,
-                        expected_shapes=shapes, out_dtype=out_dtype)
-
-
-def _scenarios(b: _Builder, check: str) -> list[Scenario]:
-    case, dtype = b.case, b.dtype
-    inputs, mask = data.inputs(case, dtype), data.mask(case)
-    tol = lookup(dtype, check, case)
-    if check == "forward":
-        return [b.values(0, "forward", inputs, mask, tol)]
-    if check == "shape":
-        training = False if case.layer == "Dropout" else None
-        want = [o.shape for o in expected.forward(case, b.weights64, inputs, training, mask)]
-        return [b.shapes(0, "shape", inputs, mask, want, "float32" if dtype == "bfloat16"
-                         else dtype)]
-    if check == "edge_values":
-        return _edge_scenarios(b, inputs, mask, tol)
-    return [_gradient_scenario(b, inputs, mask, tol)]
-
-
-def _edge_scenarios(b: _Builder, inputs: list[np.ndarray], mask: np.ndarray | None,
-                    tol: Tol) -> list[Scenario]:
-    """The three parts of the edge_values check: empty batch, large inputs, a NaN."""
-    case, dtype = b.case, b.dtype
-    empty = data.inputs(case, dtype, batch=0)
-    want = [(0, *o.shape[1:]) for o in b.oracle(inputs, mask)]
-    out = [b.shapes(0, "empty batch", empty, None if mask is None else mask[:0], want, None)]
-    floats = [i for i, spec in enumerate(case.inputs) if spec.kind != "int"]
-    if floats:
-        scale = 1e4 if dtype in ("float32", "float64") else 1e2
-        big = data.inputs(case, dtype)
-        for i in floats:
-            big[i] = data.round_to(big[i] * scale, dtype)
-        out.append(b.values(1, f"inputs x{scale:g}", big, mask, Tol(tol.atol * scale, tol.rtol)))
-        nan_in = data.inputs(case, dtype)
-        nan_in[floats[0]][(0,) * nan_in[floats[0]].ndim] = np.nan
-        out.append(b.values(2, "NaN input", nan_in, mask, tol))
-    return out
-
-
-def _gradient_scenario(b: _Builder, inputs: list[np.ndarray], mask: np.ndarray | None,
-                       tol: Tol) -> Scenario:
-    """The backward check: d sum(output * cotangent) by the framework's autodiff."""
-    case = b.case
-    if case.differentiable_inputs is not None:
-        wrt = list(case.differentiable_inputs)
-    else:
-        wrt = [i for i, spec in enumerate(case.inputs) if spec.kind != "int"]
-    outs = b.oracle(inputs, mask)
-    cots = [data.cotangent(f"{case.id}:{k}", o.shape) for k, o in enumerate(outs)]
-    program, keys, dtypes, mask_key = b.record(0, inputs, mask)
-    want_x, want_w = expected.gradients(case, b.weights64, inputs, cots, wrt, b.built.trainable,
-                                        mask)
-    trainable = [i for i, t in enumerate(b.built.trainable) if t]
-    labels = ["d/dinputs"] + [f"d/d{b.built.weight_names[i]}" for i in trainable]
-    want = [b.put(f"g_x{i}", g) for i, g in enumerate(want_x)]
-    want += [b.put(f"g_w{i}", g) for i, g in enumerate(want_w)]
-    cot_keys = [b.put(f"cot{k}", data.cast(c, b.dtype)) for k, c in enumerate(cots)]
-    return Scenario("backward", "gradients", program, keys, dtypes, mask_key, want, tol=tol,
-                    cotangents=cot_keys, wrt=wrt, trainable=trainable, grad_labels=labels)
 
 
 def build(case_id: str, check: str = "forward", backend: str = "numpy",
@@ -229,7 +120,7 @@ def build(case_id: str, check: str = "forward", backend: str = "numpy",
     Returns a ``Reproduction``; UsageError for an unknown case, a check the case lacks or
     that no script reproduces, an unknown dtype, or a backend not installed here.
     """
-    case = _case(case_id)
+    case = _layer_case(case_id)
     if check not in case.checks:
         raise UsageError(f"case {case_id!r} has no {check!r} check "
                          f"(it has: {', '.join(case.checks)})")
@@ -260,6 +151,7 @@ def _backend_kept() -> Iterator[None]:
 def _record(case: Case, check: str, backend: str, dtype: str, device: str,
             result: dict[str, Any] | None) -> Reproduction:
     from harness.conformance.repro_inline import Inliner
+    from harness.conformance.repro_runners import execution_of, op_namer
     from harness.conformance.repro_script import RESERVED
 
     target = _target(backend, device)
@@ -268,24 +160,22 @@ def _record(case: Case, check: str, backend: str, dtype: str, device: str,
     module = target.K.active()
     inliner = Inliner(RESERVED)
     inliner.adopt_import("numpy", "np")  # the script's own code uses np
-    convert = inliner.function(module.convert_to_tensor, module.__name__)
-    recorder = Recorder(module, convert)
+    recorder = Recorder(module, op_namer(inliner, module)("convert_to_tensor"))
     version = target.versions().get(backend, "unknown")
+    execution = execution_of(module)
     try:
         built = target.build(case, dtype)
     except Exception:  # noqa: BLE001 - the layer fails when first called: replay that call
         scenario, arrays, error = _build_crash(case, target, dtype, recorder)
         return Reproduction(case, check, backend, dtype, device, version, [], [], [scenario],
-                            arrays,
-                            recorder.constants, recorder, inliner, result, error)
-    builder = _Builder(case, target, built, dtype, recorder)
-    scenarios = _scenarios(builder, check)
-    for i, (w, d) in enumerate(zip(builder.weights64, builder.var_dtypes, strict=True)):
-        builder.put(f"w{i}", data.cast(w, d))
+                            arrays, recorder.constants, recorder, inliner, result, error,
+                            execution)
+    builder = Builder(case, target, built, dtype, recorder, {})
+    scenarios = BUILDERS[check](builder)
     return Reproduction(case, check, backend, dtype, device, version,
-                        list(built.weight_names),
-                        builder.var_dtypes, scenarios, builder.arrays, recorder.constants,
-                        recorder, inliner, result, _describe(builder.error))
+                        list(built.weight_names), builder.var_dtypes, scenarios,
+                        builder.arrays, recorder.constants, recorder, inliner, result,
+                        _describe(builder.error), execution)
 
 
 def _describe(error: BaseException | None) -> str | None:
@@ -325,7 +215,28 @@ def reproduction(case_id: str, check: str = "forward", backend: str = "numpy",
     """
     from harness.conformance.repro_script import render
 
+    # model cases, and save/load/predict of layer cases: repro_models writes those scripts
+    if isinstance(_case(case_id), ModelCase) or check in ("serialization", "portability"):
+        return _training_script(case_id, check, backend, dtype, device, result)
     return render(build(case_id, check, backend, dtype, result, device))
+
+
+def _training_script(case_id: str, check: str, backend: str, dtype: str, device: str,
+                     result: dict[str, Any] | None) -> str:
+    """A model case's script, from ``repro_models.reproduction`` (the training track's entry
+    point) where that module exists; else the UsageError for model cases."""
+    import importlib
+    import importlib.util
+
+    name = "harness.conformance.repro_models"
+    entry = None
+    if importlib.util.find_spec(name) is not None:
+        entry = getattr(importlib.import_module(name), "reproduction", None)
+    if entry is None:
+        _layer_case(case_id)  # raises the UsageError for model cases
+    assert entry is not None
+    text: str = entry(case_id, check, backend, dtype, result, device)
+    return text
 
 
 def file_name(case: str, check: str, backend: str, dtype: str) -> str:
@@ -347,8 +258,16 @@ def write_reproductions(results: Iterable[dict[str, Any]], folder: str | Path) -
     out = Path(folder)
     written: list[Path] = []
     notes: list[str] = []
+    keras_results = [r for r in wanted if r.get("library") == "keras"]
+    if keras_results:  # Keras scripts are made by one process per Keras backend
+        from harness.conformance.repro_keras import write_scripts
+
+        keras_written, notes = write_scripts(keras_results, out)
+        written += keras_written
     for r in wanted:
         name = file_name(r["case"], r["check"], r["backend"], r["dtype"])
+        if r.get("library") == "keras":
+            continue
         if r.get("library", "reference") != "reference":
             notes.append(f"- {name}: library {r['library']!r} has no standalone reproduction")
             continue
@@ -379,12 +298,18 @@ def write_reproductions(results: Iterable[dict[str, Any]], folder: str | Path) -
 
 def repro_command(args: argparse.Namespace) -> int:
     """``harness conform --repro CASE_ID``: print the script; exit status 0."""
+    if getattr(args, "library", None) == "keras":
+        from harness.conformance import repro_keras
+
+        return repro_keras.repro_command(args)
     backends = args.backends or ["numpy"]
     dtypes = args.dtypes or ["float32"]
     if len(backends) > 1 or len(dtypes) > 1:
         raise UsageError("--repro takes one --backend and one --dtype")
     if getattr(args, "library", None) not in (None, "reference"):
         raise UsageError("--repro reproduces the reference library only")
-    print(reproduction(args.repro, args.check or "forward", backends[0], dtypes[0],
+    # without --check: a model case reproduces its training, a layer case its forward
+    check = args.check or ("training" if isinstance(_case(args.repro), ModelCase) else "forward")
+    print(reproduction(args.repro, check, backends[0], dtypes[0],
                        device=args.device or "cpu"), end="")
     return 0

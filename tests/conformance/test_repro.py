@@ -17,6 +17,7 @@ from harness.conformance import data, expected
 from harness.conformance.cases import get
 from harness.conformance.repro import file_name, reproduction, write_reproductions
 from harness.conformance.repro_inline import Inliner
+from harness.errors import UsageError
 from harness.reference import backend as K
 from harness.reference.layers.core import Dense
 from harness.store import Store
@@ -228,7 +229,9 @@ def test_cli_prints_the_script(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("argv, message", [
     (["--repro", "No-such-case"], "unknown conformance case 'No-such-case'"),
     (["--repro", "Dense-linear", "--check", "masking"], "has no 'masking' check"),
-    (["--repro", "Dense-linear", "--check", "serialization"], "no standalone reproduction"),
+    (["--repro", "Dense-linear", "--check", "portability"], "has no 'portability' check"),
+    (["--repro", "Dense-linear", "--check", "compiled"], "numpy backend has no compiler"),
+    (["--repro", "train-mse-SGD", "--check", "forward"], "its checks are training"),
     (["--repro", "Dense-linear", "--backend", "cntk"], "cntk"),
     (["--repro", "Dense-linear", "--dtype", "float32", "--dtype", "float64"], "one --dtype"),
     (["--check", "forward"], "--check goes with --repro"),
@@ -267,11 +270,12 @@ def test_report_writes_a_script_per_failed_result(tmp_path: Path) -> None:
     repro = tmp_path / "out" / "repro"
     script = repro / file_name("Dense-linear", "forward", "numpy", "float32")
     assert script in written and (repro / "README.md") in written
-    assert sorted(p.name for p in repro.iterdir()) == ["Dense-linear--forward--numpy--float32.py",
-                                                       "README.md"]
+    assert sorted(p.name for p in repro.iterdir()) == [
+        "Dense-linear--forward--numpy--float32.py",
+        "Dense-linear--serialization--numpy--float32.py", "README.md"]
     readme = (repro / "README.md").read_text()
     assert "Dense-linear--forward--cntk--float32.py: not written: " in readme
-    assert "serialization" in readme and "no standalone reproduction" in readme
+    assert "`python Dense-linear--serialization--numpy--float32.py`" in readme
     assert "Recorded outcome: failed - mismatch" in script.read_text()
     assert write_reproductions([row(outcome="passed")], tmp_path / "none") == []
     assert not (tmp_path / "none").exists()
@@ -290,3 +294,187 @@ def test_recording_leaves_the_active_backend_alone() -> None:
     before = (K._active, K._active_name)
     reproduction("Dense-linear")
     assert (K._active, K._active_name) == before
+
+
+# --- the checks beyond forward/backward, and the graph backends ------------------------------
+def tamper(text: str, *lines: str) -> str:
+    """The script with ``lines`` run right after its data loads: an edit of the script itself
+    (its embedded data or its copy of a backend function), never of dl-harness."""
+    anchor = "\nDATA = load_data()\n"
+    assert text.count(anchor) == 1
+    return text.replace(anchor, anchor + "\n".join(lines) + "\n")
+
+
+def outside(stdout: str, label: str) -> int:
+    """How many values the line for ``label`` says are outside tolerance."""
+    match = re.search(rf"^{re.escape(label)}: .*, (\d+)/\d+ outside tolerance", stdout,
+                      re.MULTILINE)
+    assert match, stdout
+    return int(match.group(1))
+
+
+def test_the_isolated_runner_cannot_import_harness(tmp_path: Path) -> None:
+    proc = run_standalone("import sys\nimport json\nprint('ran')\n"
+                          "__import__('harness')\n", tmp_path)
+    assert proc.stdout == "ran\n"
+    assert proc.returncode == 1 and "ModuleNotFoundError" in proc.stderr
+    assert "import of harness halted" in proc.stderr
+
+
+@pytest.mark.parametrize("case_id, steps", [("LSTM-mask", 10), ("Embedding-mask_zero", 12)])
+def test_masking_script_compares_the_emitted_mask_and_outputs(tmp_path: Path, case_id: str,
+                                                              steps: int) -> None:
+    text = reproduction(case_id, "masking")
+    assert re.search(r"^def layer_mask_0\(xs, ws, mask\):", text, re.MULTILINE)
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"emitted mask: shape (2, {steps // 2}), 0/{steps} positions differ" in ok.stdout
+    assert outside(ok.stdout, "output[0]") == 0
+    # one position of the oracle's mask flipped: exactly that position is reported
+    bad = run_standalone(tamper(text, "DATA['s0_emitted_mask'][1, 0] ^= True"), tmp_path)
+    assert bad.returncode == 1 and "MISMATCH" in bad.stdout
+    assert f"emitted mask: shape (2, {steps // 2}), 1/{steps} positions differ" in bad.stdout
+    assert outside(bad.stdout, "output[0]") == 0  # the outputs still agree
+
+
+def test_lstm_masking_perturbs_the_masked_steps_and_sees_the_outputs_drift(
+        tmp_path: Path) -> None:
+    text = reproduction("LSTM-mask", "masking")
+    proc = run_standalone(text, tmp_path)
+    assert outside(proc.stdout, "output with masked steps perturbed[0]") == 0
+    # the oracle for the perturbed run scaled by 1%: every nonzero output is off
+    bad = run_standalone(tamper(text, "DATA['s1_e0'] = DATA['s1_e0'] * 1.01"), tmp_path)
+    assert bad.returncode == 1
+    assert outside(bad.stdout, "output with masked steps perturbed[0]") > 0
+    assert outside(bad.stdout, "output[0]") == 0
+
+
+def test_dtype_script_runs_float16_against_the_oracle(tmp_path: Path) -> None:
+    text = reproduction("Dense-linear", "dtype", dtype="float16")
+    assert "atol=0.02, rtol=0.02" in text  # the float16 forward row
+    assert "(DATA['s0_x0'], 'float16')" in text and "(DATA['w0'], 'float16')" in text
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    ((abs_err, _),) = errors(ok.stdout)
+    assert 0 < abs_err < 2e-2  # float16 rounding shows, within its tolerance
+    bad = run_standalone(tamper(text, "DATA['s0_e0'] = DATA['s0_e0'] * 1.1"), tmp_path)
+    assert bad.returncode == 1 and outside(bad.stdout, "forward in float16[0]") > 0
+
+
+def test_dtype_script_from_a_float32_result_covers_float64_and_float16(tmp_path: Path) -> None:
+    text = reproduction("Dense-linear", "dtype")
+    proc = run_standalone(text, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = dict(zip(["float64", "float16"], errors(proc.stdout), strict=True))
+    assert lines["float64"][0] < 1e-12  # float64 agrees with the oracle to rounding
+    assert lines["float16"][0] > 1e-5
+    assert "bfloat16" not in proc.stdout  # NumPy has no bfloat16
+    assert "atol=1e-09, rtol=1e-07" in text and "atol=0.02, rtol=0.02" in text
+
+
+NOISY_MATMUL = ["_calls = [0]", "_matmul = matmul", "",
+                "def matmul(a, b):  # a kernel that drifts from one call to the next",
+                "    _calls[0] += 1", "    return _matmul(a, b) + (_calls[0] - 1) * 1e-3"]
+
+
+def test_determinism_script_runs_the_program_twice(tmp_path: Path) -> None:
+    text = reproduction("Dense-linear", "determinism")
+    assert "atol=0.0, rtol=0.0" in text
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert errors(ok.stdout) == [(0.0, 0.0)]
+    bad = run_standalone(tamper(text, *NOISY_MATMUL), tmp_path)
+    assert bad.returncode == 1
+    ((abs_err, _),) = errors(bad.stdout)
+    assert abs_err == pytest.approx(1e-3, rel=1e-3)
+    assert outside(bad.stdout, "run 1 vs run 0[0]") == 8
+
+
+def test_batch_invariance_script_runs_each_sample_alone(tmp_path: Path) -> None:
+    text = reproduction("Dense-linear", "batch_invariance")
+    assert "layer_forward_1 = layer_forward_0" in text  # Dense's calls ignore the batch size
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "sample 0[0]: shape (1, 4)" in ok.stdout and "sample 1[0]: shape (1, 4)" in ok.stdout
+    batch_dependent = ["_matmul = matmul", "",
+                       "def matmul(a, b):  # a kernel whose rounding depends on the batch",
+                       "    return _matmul(a, b) * (1.001 if a.shape[0] == 1 else 1.0)"]
+    bad = run_standalone(tamper(text, *batch_dependent), tmp_path)
+    assert bad.returncode == 1
+    assert [round(r, 4) for _, r in errors(bad.stdout)] == [0.001, 0.001]
+
+
+@pytest.mark.parametrize("backend, variants", [("jax", ["jit"]), ("torch", ["inductor"])])
+def test_compiled_script_compares_the_compiler_with_eager(tmp_path: Path, backend: str,
+                                                          variants: list[str]) -> None:
+    pytest.importorskip(backend)
+    text = reproduction("Dense-linear", "compiled", backend)
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for name in variants:
+        assert outside(ok.stdout, f"compiled ({name}) vs eager[0]") == 0
+        assert outside(ok.stdout, f"compiled ({name}) vs oracle (for information)[0]") == 0
+    # the compiled side returns 1% too much: the compiled check's comparison fails
+    skewed, count = re.subn(r"return \[(\w+)\(o\) for o in compiled\(xs, ws, mask\)\]",
+                            r"return [\1(o) * 1.01 for o in compiled(xs, ws, mask)]", text)
+    assert count == 1
+    bad = run_standalone(skewed, tmp_path)
+    assert bad.returncode == 1
+    assert outside(bad.stdout, f"compiled ({variants[0]}) vs eager[0]") > 0
+    assert outside(bad.stdout, "eager vs oracle (for information)[0]") == 0
+
+
+def test_compiled_needs_a_compiler() -> None:
+    with pytest.raises(UsageError, match="numpy backend has no compiler"):
+        reproduction("Dense-linear", "compiled")
+
+
+def test_pytensor_forward_builds_a_graph_and_compiles_it(tmp_path: Path) -> None:
+    pytest.importorskip("pytensor")
+    text = reproduction("Dense-linear", backend="pytensor")
+    assert "builds graphs" in text and "import pytensor" in text
+    assert re.search(r"t1 = ops\.matmul\(xs\[0\], ws\[0\]\)\n\s+t2 = ops\.add\(t1, ws\[1\]\)", text)
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert outside(ok.stdout, "forward[0]") == 0
+    bad = run_standalone(tamper(text, "DATA['s0_e0'][0, 0] += 0.5"), tmp_path)
+    assert bad.returncode == 1 and outside(bad.stdout, "forward[0]") == 1
+
+
+def test_pytensor_backward_uses_pytensor_grad(tmp_path: Path) -> None:
+    pytest.importorskip("pytensor")
+    text = reproduction("Dense-tanh-3d", "backward", "pytensor")
+    assert "ops.fw.grad(cost, wrt_vars)" in text and "pytensor.grad(" in text
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    labels = re.findall(r"^(d/d\S+)\[0\]", ok.stdout, re.MULTILINE)
+    # layer names count up within a process: dense, dense_1, ...
+    assert [re.sub(r"dense(_\d+)?/", "dense/", label) for label in labels] == [
+        "d/dinputs", "d/ddense/kernel", "d/ddense/bias"]
+    bad = run_standalone(tamper(text, "DATA['g_w1'] = DATA['g_w1'] * 1.05"), tmp_path)
+    assert bad.returncode == 1
+    assert outside(bad.stdout, f"{labels[2]}[0]") > 0
+    assert outside(bad.stdout, f"{labels[1]}[0]") == 0
+
+
+def test_pytensor_masking_and_compiled(tmp_path: Path) -> None:
+    pytest.importorskip("pytensor")
+    proc = run_standalone(reproduction("LSTM-mask", "masking", "pytensor"), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "emitted mask: shape (2, 5), 0/10 positions differ" in proc.stdout
+    proc = run_standalone(reproduction("Dense-linear", "compiled", "pytensor"), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outside(proc.stdout, "compiled (fast_run) vs eager[0]") == 0
+
+
+def test_theano_forward_script(tmp_path: Path) -> None:
+    # find_spec, not importorskip: Theano imports only after its backend sets THEANO_FLAGS
+    if importlib.util.find_spec("theano") is None:
+        pytest.skip("Theano is not installed here (it has its own environment)")
+    text = reproduction("Dense-linear", backend="theano")
+    assert "THEANO_FLAGS" in text and "import theano" in text
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert outside(ok.stdout, "forward[0]") == 0
+    bad = run_standalone(tamper(text, "DATA['s0_e0'] = DATA['s0_e0'] * 1.01"), tmp_path)
+    assert bad.returncode == 1 and outside(bad.stdout, "forward[0]") > 0
