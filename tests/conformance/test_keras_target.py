@@ -291,3 +291,76 @@ def test_one_conform_run_covers_every_installed_keras_backend(tmp_path):
     assert {r["library"] for r in doc["results"]} == {"keras"}
     assert all(r["outcome"] == "passed" for r in doc["results"])
     assert set(backends) <= set(doc["environment"]["backends"])
+
+
+# --- portability across processes: another Keras backend saves, this one loads --------------
+def test_portability_sources_are_the_other_importable_keras_backends(target):
+    sources = target.portability_sources()
+    assert BACKEND not in sources
+    assert all(importlib.util.find_spec(s) is not None for s in sources)
+    # Keras's numpy backend imports scipy: without it, numpy cannot save models for us
+    has_scipy = importlib.util.find_spec("scipy") is not None
+    assert ("numpy" in sources) == (has_scipy and BACKEND != "numpy")
+
+
+@pytest.fixture(scope="module")
+def source(target):
+    """A Keras backend other than this one (numpy wherever scipy is installed)."""
+    sources = target.portability_sources()
+    if not sources:
+        pytest.skip(f"no Keras backend besides {BACKEND} is installed")
+    return sources[0]
+
+
+def test_a_model_saved_by_another_process_loads_here_with_its_predictions(target, source):
+    from harness.conformance.targets import keras3_saved
+
+    case = cases.get("Dense-relu-nobias")  # y = relu(x W)
+    saved = target.saved_on(source, case, "float32")
+    assert saved.errors == {} and sorted(saved.paths) == sorted(keras3.FORMATS)
+    (x,) = data.inputs(case, "float32")
+    (w,) = saved.weights
+    np.testing.assert_allclose(saved.outputs[0], np.maximum(x @ w, 0.0), atol=1e-6)
+    like = target.build(case, "float32")
+    for fmt, path in saved.paths.items():
+        assert os.path.isfile(path), fmt
+        loaded = target.load(path, like)
+        np.testing.assert_array_equal(target.get_weights(loaded)[0], w)
+        np.testing.assert_allclose(target.forward(loaded, [x])[0], saved.outputs[0], atol=1e-6)
+    # asked once per (source, case, dtype): the second call is the cached answer
+    asked = keras3_saved._SOURCES[source].asked
+    assert target.saved_on(source, case, "float32") is saved
+    assert keras3_saved._SOURCES[source].asked == asked
+
+
+def test_portability_check_loads_every_other_backends_models(target, source):
+    from harness.conformance import checks
+
+    ctx = checks.Context(cases.get("Conv1D-dilation2"), "portability", target, "float32")
+    try:
+        result = checks.run(ctx)
+    finally:
+        ctx.close()
+    assert result.outcome == "passed", result.message
+    assert result.message == f"loaded models saved on {', '.join(target.portability_sources())}"
+    assert result.max_abs_err is not None and result.max_abs_err < 1e-5
+
+
+def test_portability_check_fails_when_a_source_predicted_otherwise(target, source):
+    from harness.conformance import checks
+
+    case = cases.get("Dense-relu-nobias")
+    saved = target.saved_on(source, case, "float32")
+    honest = saved.outputs
+    saved.outputs = [o + 0.5 for o in honest]  # as if Keras on the source computed otherwise
+    ctx = checks.Context(case, "portability", target, "float32")
+    try:
+        result = checks.run(ctx)
+    finally:
+        saved.outputs = honest
+        ctx.close()
+    assert result.outcome == "failed"
+    for fmt in keras3.FORMATS:
+        assert f"{source}->{BACKEND} {fmt} outputs[0]" in result.message
+    assert "vs oracle" not in result.message  # what loaded here still matches the oracle
+    assert result.max_abs_err == pytest.approx(0.5, abs=1e-6)

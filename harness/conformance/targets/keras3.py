@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.conformance import data
 from harness.conformance.cases import Case, ModelCase, plain_config
-from harness.conformance.targets import Built
+from harness.conformance.targets import Built, keras3_saved
 from harness.conformance.targets import keras3_backends as kb
 from harness.conformance.targets.keras3_backends import keras_object, load_keras
 from harness.errors import UsageError
@@ -107,14 +107,11 @@ class KerasTarget:
     def _wrap(self, layer: Any, case: Case, dtype: str) -> Built:
         """Build ``layer`` by calling it on the case's inputs; the Built that checks use."""
         with self._on_device():
-            layer(self._arg_of(case, self._tensors(data.inputs(case, dtype), dtype)))
+            tensors = self._tensors(data.inputs(case, dtype), dtype)
+            layer(tensors if case.multi_input else tensors[0])
         trainable_ids = {id(v) for v in layer.trainable_variables}
         return Built(layer, case, dtype, [v.path for v in layer.weights],
                      [id(v) in trainable_ids for v in layer.weights])
-
-    @staticmethod
-    def _arg_of(case: Case, tensors: list[Any]) -> Any:
-        return tensors if case.multi_input else tensors[0]
 
     def build(self, case: Case, dtype: str) -> Built:
         """Build the case's Keras layer on its input shapes and give it the case's weights."""
@@ -282,12 +279,23 @@ class KerasTarget:
                 model.load_weights(path)
             else:
                 model = self.keras.saving.load_model(path)
-                layer = model.get_layer(like.layer.name)
+                # the model's one layer: its name is the saving process's, not like's
+                (layer,) = [la for la in model.layers
+                            if not isinstance(la, self.keras.layers.InputLayer)]
         return Built(layer, like.case, like.dtype, list(like.weight_names), list(like.trainable))
 
     def save_and_load(self, built: Built, fmt: str, folder: str) -> Built:
         """Save a model around the layer in ``fmt`` and load it back; the loaded layer."""
         return self.load(self.save(built, fmt, folder), built)
+
+    def portability_sources(self) -> list[str]:
+        """The other Keras backends installed here (each saves models in its own process)."""
+        return keras3_saved.sources(self.backend)
+
+    def saved_on(self, source: str, case: Case, dtype: str) -> keras3_saved.SavedModels | None:
+        """``case`` saved in every format by Keras on ``source`` (another process), with its
+        predictions and weights there; None when Keras on ``source`` lacks ``dtype``."""
+        return keras3_saved.saved_on(source, case.id, dtype, self.device)
 
     # --- training and losses ---------------------------------------------------------
     def _loss_fn(self, name: str, config: dict[str, Any]) -> Any:

@@ -177,11 +177,16 @@ def framework_version(backend: str) -> str:
     return "unknown"
 
 
+#: modules a Keras backend imports besides its framework (Keras's numpy backend uses scipy)
+BACKEND_NEEDS = {"numpy": ("scipy",)}
+
+
 def framework_importable(backend: str) -> bool:
-    """Whether the framework Keras would run on is importable here."""
+    """Whether the framework Keras would run on (and what that backend imports) is here."""
     import importlib.util
 
-    return importlib.util.find_spec(KERAS_BACKENDS[backend]) is not None
+    return all(importlib.util.find_spec(name) is not None
+               for name in (KERAS_BACKENDS[backend], *BACKEND_NEEDS.get(backend, ())))
 
 
 def as_numpy(value: Any) -> np.ndarray:
