@@ -32,33 +32,46 @@ def compare(actual: Any, expected: Any, tol: Tol, what: str = "output") -> Compa
     acts, exps = _flat(actual), _flat(expected)
     if len(acts) != len(exps):
         return Comparison(False, None, None, f"{what}: {len(acts)} arrays, expected {len(exps)}")
-    max_abs, max_rel, ok, worst = 0.0, 0.0, True, None
+    max_abs, max_rel, worst = 0.0, 0.0, None
     for i, (a, e) in enumerate(zip(acts, exps, strict=True)):
         if a.shape != e.shape:
             return Comparison(False, None, None,
                               f"{what}[{i}]: shape {a.shape}, expected {e.shape}")
         if a.size == 0:
             continue
-        nan_a, nan_e = np.isnan(a), np.isnan(e)
-        if not np.array_equal(nan_a, nan_e):
-            return Comparison(False, None, None, f"{what}[{i}]: NaN at different positions "
-                              f"({int(nan_a.sum())} vs {int(nan_e.sum())} expected)")
-        inf_e = np.isinf(e)
-        if not np.array_equal(a[inf_e], e[inf_e]) or np.isinf(a[~inf_e & ~nan_e]).any():
-            return Comparison(False, None, None, f"{what}[{i}]: infinities differ")
-        finite = ~nan_e & ~inf_e
-        diff = np.abs(a[finite] - e[finite])
-        if diff.size == 0:
-            continue
-        scale = np.abs(e[finite])
-        rel = diff / np.maximum(scale, np.finfo(np.float64).tiny)
+        if np.isfinite(e).all() and np.isfinite(a).all():
+            # the usual case: no NaN or infinity to match, every value is compared
+            a_fin, e_fin = a, e
+        else:
+            problem = _special_values(a, e)
+            if problem is not None:
+                return Comparison(False, None, None, f"{what}[{i}]: {problem}")
+            finite = np.isfinite(e)
+            a_fin, e_fin = a[finite], e[finite]
+            if e_fin.size == 0:
+                continue
+        diff = np.abs(a_fin - e_fin)
+        scale = np.abs(e_fin)
         bad = diff > tol.atol + tol.rtol * scale
         max_abs = max(max_abs, float(diff.max()))
-        max_rel = max(max_rel, float(rel[scale > tol.atol].max()) if (scale > tol.atol).any()
-                      else 0.0)
-        if bad.any() and ok:
-            ok = False
+        judged = scale > tol.atol  # relative errors of values near zero mean nothing
+        if judged.any():
+            rel = diff[judged] / np.maximum(scale[judged], np.finfo(np.float64).tiny)
+            max_rel = max(max_rel, float(rel.max()))
+        if worst is None and bad.any():
             j = int(np.argmax(bad))
             worst = (f"{what}[{i}]: {int(bad.sum())}/{bad.size} values outside atol={tol.atol:g}"
-                     f" rtol={tol.rtol:g}; e.g. {a[finite][j]!r} vs {e[finite][j]!r}")
-    return Comparison(ok, max_abs, max_rel, worst)
+                     f" rtol={tol.rtol:g}; e.g. {a_fin.flat[j]!r} vs {e_fin.flat[j]!r}")
+    return Comparison(worst is None, max_abs, max_rel, worst)
+
+
+def _special_values(a: np.ndarray, e: np.ndarray) -> str | None:
+    """Why NaNs or infinities of ``a`` do not match those of ``e``, or None when they do."""
+    nan_a, nan_e = np.isnan(a), np.isnan(e)
+    if not np.array_equal(nan_a, nan_e):
+        return (f"NaN at different positions ({int(nan_a.sum())} vs {int(nan_e.sum())} "
+                "expected)")
+    inf_e = np.isinf(e)
+    if not np.array_equal(a[inf_e], e[inf_e]) or np.isinf(a[~inf_e & ~nan_e]).any():
+        return "infinities differ"
+    return None

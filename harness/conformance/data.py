@@ -8,7 +8,8 @@ computation and not the rounding of its inputs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,12 +46,46 @@ def draw_input(spec: InputSpec, rng: np.random.Generator, batch: int | None = No
     return rng.normal(size=shape)
 
 
+# Generated values, per case object (compared by identity: cases are frozen) and arguments.
+# Every check of a case asks for the same inputs; callers get copies, as some mutate them.
+_generated: dict[tuple[Any, ...], tuple[object, Any]] = {}
+_GENERATED_MAX = 4096  # entries; far above the catalogue's size, a bound for long sessions
+
+
+def clear_cache() -> None:
+    """Forget the inputs, masks and cotangents generated so far in this process."""
+    _generated.clear()
+
+
+def _remember(owner: object, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """The value cached under ``key`` for ``owner`` (the same object, or None when the key
+    says it all), made on first use."""
+    entry = _generated.get(key)
+    if entry is not None and entry[0] is owner:
+        return entry[1]
+    value = make()
+    if len(_generated) >= _GENERATED_MAX:
+        _generated.clear()
+    _generated[key] = (owner, value)
+    return value
+
+
+def _copies(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    return [a.copy() for a in arrays]
+
+
 def inputs(case: Case, dtype: str, batch: int | None = None) -> list[np.ndarray]:
     """The case's inputs: float inputs rounded to ``dtype`` (as float64), int inputs as int64.
 
     Steps past a sample's mask length are set to the Masking layer's ``mask_value`` so that a
-    ``Masking`` case masks exactly those steps.
+    ``Masking`` case masks exactly those steps. Fresh arrays on every call (the values are
+    drawn once per case, dtype and batch in a process).
     """
+    return _copies(_remember(case, ("inputs", id(case), dtype, batch),
+                             lambda: _draw_inputs(case, dtype, batch)))
+
+
+def _draw_inputs(case: Case, dtype: str, batch: int | None) -> list[np.ndarray]:
     rng = np.random.default_rng(seed_of(case.id, "inputs"))
     arrays = [draw_input(spec, rng, batch) for spec in case.inputs]
     if case.layer == "Masking" and case.mask_lengths is not None:
@@ -61,9 +96,16 @@ def inputs(case: Case, dtype: str, batch: int | None = None) -> list[np.ndarray]
 
 
 def mask(case: Case, batch: int | None = None) -> np.ndarray | None:
-    """The (batch, time) boolean mask of the case, or None (Masking/Embedding make their own)."""
+    """The (batch, time) boolean mask of the case, or None (Masking/Embedding make their own);
+    a fresh array on every call."""
     if case.mask_lengths is None or case.layer in ("Masking", "Embedding"):
         return None
+    made = _remember(case, ("mask", id(case), batch), lambda: _draw_mask(case, batch))
+    return made.copy()
+
+
+def _draw_mask(case: Case, batch: int | None) -> np.ndarray:
+    assert case.mask_lengths is not None
     steps = case.inputs[0].shape[1]
     lengths = case.mask_lengths if batch is None else case.mask_lengths[:batch]
     return np.array([[t < n for t in range(steps)] for n in lengths], dtype=bool)
@@ -71,7 +113,17 @@ def mask(case: Case, batch: int | None = None) -> np.ndarray | None:
 
 def weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str],
             dtype: str) -> list[np.ndarray]:
-    """Weights for the case: uniform in [-0.5, 0.5), variances in [0.5, 1.5), rounded."""
+    """Weights for the case: uniform in [-0.5, 0.5), variances in [0.5, 1.5), rounded; fresh
+    arrays on every call."""
+    if len(shapes) != len(names):
+        raise ValueError(f"{len(shapes)} weight shapes but {len(names)} names")
+    # the names only choose the range (layer instance names differ from build to build)
+    key = ("weights", case_id, str(list(shapes)), tuple("variance" in n for n in names), dtype)
+    return _copies(_remember(None, key, lambda: _draw_weights(case_id, shapes, names, dtype)))
+
+
+def _draw_weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str],
+                  dtype: str) -> list[np.ndarray]:
     rng = np.random.default_rng(seed_of(case_id, "weights"))
     out = []
     for shape, name in zip(shapes, names, strict=True):
@@ -84,9 +136,13 @@ def weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str
 
 
 def cotangent(case_id: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A fixed random cotangent: the backward check differentiates sum(output * cotangent)."""
-    rng = np.random.default_rng(seed_of(case_id, "cotangent", shape))
-    return rng.normal(size=shape)
+    """A fixed random cotangent: the backward check differentiates sum(output * cotangent).
+    A fresh array on every call."""
+    # keyed by the seed's own text of the shape, so the cache never changes a value
+    made = _remember(None, ("cotangent", case_id, str(shape)),
+                     lambda: np.random.default_rng(seed_of(case_id, "cotangent", shape))
+                     .normal(size=shape))
+    return made.copy()
 
 
 def cast(x: np.ndarray, dtype: str) -> np.ndarray:

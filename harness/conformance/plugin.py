@@ -125,6 +125,7 @@ class Recorder:
         self.progress: Any = None
         self.task: Any = None  # the rich progress bar's task, once the bar starts
         self.last_plain = 0.0
+        _, self.library, self.device, _ = _options(config)  # the same for every result
 
     def _open(self) -> None:
         if self.store is not None:
@@ -135,6 +136,7 @@ class Recorder:
         path = (os.environ.get(STORE_ENV) or shared.get(STORE_ENV)
                 or self.config.getoption("harness_store") or ".harness/harness.db")
         self.store = open_store(path)
+        self.store.stream_results()
         from harness.conformance import expected
 
         expected.use_store(self.store)
@@ -152,15 +154,18 @@ class Recorder:
     def record(self, spec: Item, outcome: str, duration: float, result: Any,
                message: str | None) -> None:
         self._open()
-        _, library, device, _ = _options(self.config)
         row = {
             "case": spec.case.id, "layer": spec.case.layer, "check": spec.check,
-            "backend": spec.backend, "library": library, "dtype": spec.dtype, "device": device,
-            "outcome": outcome, "duration_s": round(duration, 6), "message": message,
+            "backend": spec.backend, "library": self.library, "dtype": spec.dtype,
+            "device": self.device, "outcome": outcome, "duration_s": round(duration, 6),
+            "message": message,
         }
-        for key in ("max_abs_err", "max_rel_err", "atol", "rtol"):
-            row[key] = getattr(result, key, None) if result is not None else None
+        for key in _ERROR_KEYS:
+            row[key] = getattr(result, key, None)
         self.store.record_result(self.run_id, row)
+
+
+_ERROR_KEYS = ("max_abs_err", "max_rel_err", "atol", "rtol")
 
 
 def environment(backends: list[str], library: str) -> dict[str, Any]:
@@ -183,6 +188,9 @@ _recorder_key = pytest.StashKey[Recorder]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_recorder_key] = Recorder(config)
     config.addinivalue_line("markers", "harness: a dl-harness conformance item")
+    if config.getoption("harness_timeout"):  # no wrapper around every call otherwise
+        config.pluginmanager.register(Watchdog(config.getoption("harness_timeout")),
+                                      "harness-watchdog")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -190,44 +198,51 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.config.stash[_recorder_key]._open()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A watchdog: a case that hangs past --harness-timeout is recorded as an error and its
-    process ends (xdist starts a fresh worker and the run goes on)."""
-    limit = item.config.getoption("harness_timeout")
-    spec = _spec(item)
-    if not limit or spec is None:
-        yield
-        return
-    recorder = item.config.stash[_recorder_key]
+class Watchdog:
+    """With --harness-timeout: a case that hangs past the limit is recorded as an error and
+    its process ends (xdist starts a fresh worker and the run goes on)."""
 
-    def expire() -> None:
+    def __init__(self, limit: float):
+        self.limit = limit
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        spec = _spec(item)
+        if spec is None:
+            yield
+            return
+        recorder = item.config.stash[_recorder_key]
+        limit = self.limit
+
+        def expire() -> None:
+            try:
+                recorder.record(spec, "error", limit, None, f"hung: no result after {limit:g} s")
+            finally:
+                os._exit(70)
+
+        timer = threading.Timer(limit, expire)
+        timer.daemon = True
+        timer.start()
         try:
-            recorder.record(spec, "error", limit, None, f"hung: no result after {limit:g} s")
+            yield
         finally:
-            os._exit(70)
-
-    timer = threading.Timer(limit, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
+            timer.cancel()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     outcome = yield
-    report = outcome.get_result()
+    if call.when == "teardown":  # decides nothing (see _verdict)
+        return
     spec = _spec(item)
     if spec is None:
         return
-    recorder = item.config.stash[_recorder_key]
-    result = getattr(item, "harness_result", None)
+    report = outcome.get_result()
     verdict = _verdict(report, call)
     if verdict is None:
         return
+    recorder = item.config.stash[_recorder_key]
+    result = getattr(item, "harness_result", None)
     message = getattr(result, "message", None)
     if verdict in ("error", "failed") and call.excinfo is not None and message is None:
         message = f"{call.excinfo.typename}: {call.excinfo.value}"[:2000]

@@ -98,3 +98,63 @@ def test_bad_xfail_file_is_rejected(tmp_path, monkeypatch):
 
     with pytest.raises(UsageError, match="no reason"):
         suite_files.load_xfails("numpy")
+
+
+def test_a_hanging_case_is_recorded_as_hung_and_the_run_goes_on(tmp_path):
+    # a plugin that hangs one check, as a deadlocked backend would
+    (tmp_path / "hanger.py").write_text(textwrap.dedent("""
+        import time
+        from harness.conformance import checks
+
+        def pytest_configure(config):
+            original = checks.get("forward")
+            def forward(ctx):
+                if ctx.case.id == "Dense-linear":
+                    time.sleep(120)
+                return original(ctx)
+            checks._CHECKS["forward"] = forward
+    """))
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    proc = pytest_run(tmp_path, "--backend", "numpy", "-n", "2", "-p", "hanger",
+                      "--harness-timeout", "3", "-k", "Dense-linear or Dense-relu-nobias",
+                      "--harness-store", str(tmp_path / "h.db"), env=env)
+    recorded = {(r[1], r[2]): (r[3], r[4]) for r in rows(tmp_path / "h.db")}
+    assert recorded[("Dense-linear", "forward")] == ("error", "hung: no result after 3 s")
+    assert recorded[("Dense-relu-nobias", "forward")][0] == "passed"
+    assert ("Dense-linear", "backward") in recorded  # the items after it still ran
+    assert proc.returncode == 1
+
+
+def test_every_check_is_found_whichever_check_module_was_imported_first():
+    code = ("import harness.conformance.checks.values\n"
+            "from harness.conformance import checks\n"
+            "print(checks.get('backward').__module__, checks.get('masking').__module__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["harness.conformance.checks.gradients", "harness.conformance.checks.masking"]
+
+
+def test_each_context_gets_an_empty_scratch_folder_and_spares_are_reused(tmp_path):
+    import os
+
+    from harness.conformance import cases, checks
+    from harness.conformance.targets import make_target
+
+    target = make_target("reference", "numpy")
+    case = cases.get("Dense-linear")
+    first = checks.Context(case, "serialization", target, "float32")
+    folder = first.scratch
+    os.makedirs(os.path.join(folder, "saved_model", "variables"))
+    (tmp_path / "outside.txt").write_text("keep")
+    os.symlink(tmp_path, os.path.join(folder, "link"))  # emptied, not followed
+    with open(os.path.join(folder, "model.h5"), "wb") as f:
+        f.write(b"x" * 100)
+    first.close()
+    assert os.listdir(folder) == [] and (tmp_path / "outside.txt").read_text() == "keep"
+    second = checks.Context(case, "portability", target, "float32")
+    assert second.scratch == folder and os.listdir(second.scratch) == []
+    third = checks.Context(case, "serialization", target, "float32")
+    assert third.scratch != folder  # in use by the second context
+    second.close()
+    third.close()
+    assert checks.Context(case, "forward", target, "float32")._scratch is None  # lazily

@@ -56,12 +56,15 @@ def test_older_store_is_migrated_without_losing_rows(tmp_path, monkeypatch):
         assert len(st.load_conformance(run)) == 1
 
 
-def test_sigkill_mid_run_keeps_every_recorded_row(tmp_path):
+@pytest.mark.parametrize("streaming", [False, True])
+def test_sigkill_mid_run_keeps_every_recorded_row(tmp_path, streaming):
     path = tmp_path / "killed.db"
     child = textwrap.dedent(f"""
         import sys, time
         from harness.store import open_store
         st = open_store({str(path)!r})
+        if {streaming!r}:  # as the conformance plugin opens it
+            st.stream_results()
         run = st.start_run("conformance")
         row = {ROW!r}
         for i in range(100000):
@@ -83,6 +86,21 @@ def test_sigkill_mid_run_keeps_every_recorded_row(tmp_path):
         assert len(frame) >= confirmed  # every row the child saw committed is there
         assert set(frame["case"][:confirmed]) == {f"case-{i}" for i in range(confirmed)}
         assert st.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_streaming_results_checkpoints_less_often_but_commits_each_row(tmp_path):
+    with open_store(tmp_path / "s.db") as st:
+        assert st.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        st.stream_results()
+        assert st.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == \
+            store_mod.RESULT_STREAM_CHECKPOINT_PAGES
+        run = st.start_run("conformance")
+        st.record_result(run, ROW)
+        # another connection sees the row at once: it was committed, not batched
+        other = sqlite3.connect(tmp_path / "s.db")
+        assert other.execute("SELECT COUNT(*) FROM conformance_results").fetchone()[0] == 1
+        other.close()
+        assert not st.conn.in_transaction
 
 
 def test_concurrent_writers_from_several_processes(tmp_path):

@@ -7,7 +7,9 @@ raises only for a crash of the library under test (recorded as ``error``); a mis
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -55,16 +57,20 @@ class Context:
 
     @property
     def scratch(self) -> str:
-        """A private temporary folder, made on first use (most checks write no file)."""
+        """A private, empty temporary folder, on first use (most checks write no file)."""
         if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="harness-case-")
+            self._scratch = _SPARE_FOLDERS.pop() if _SPARE_FOLDERS else \
+                tempfile.mkdtemp(prefix="harness-case-")
         return self._scratch
 
     def close(self) -> None:
-        """Remove the scratch folder, if one was made."""
+        """Empty the scratch folder, if one was used, for the next context of the process."""
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+            folder, self._scratch = self._scratch, None
+            if _emptied(folder):
+                _SPARE_FOLDERS.append(folder)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
 
     @property
     def layer_case(self) -> Case:
@@ -75,6 +81,30 @@ class Context:
 
     def tol(self, check: str | None = None, dtype: str | None = None) -> Tol:
         return lookup(dtype or self.dtype, check or self.check, self.case)
+
+
+# Scratch folders that closed contexts left empty: making and removing a folder per case
+# costs more than emptying one (two directory updates of the temporary folder per case).
+_SPARE_FOLDERS: list[str] = []
+
+
+def _emptied(folder: str) -> bool:
+    """Remove everything inside ``folder``; whether it is now an empty folder."""
+    try:
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        return not os.listdir(folder)
+    except OSError:
+        return False
+
+
+@atexit.register
+def _remove_spare_folders() -> None:
+    while _SPARE_FOLDERS:
+        shutil.rmtree(_SPARE_FOLDERS.pop(), ignore_errors=True)
 
 
 CheckFn = Callable[[Context], CheckResult]
@@ -91,7 +121,10 @@ def register(name: str) -> Callable[[CheckFn], CheckFn]:
 
 
 def get(name: str) -> CheckFn:
-    if not _CHECKS:
+    """The check registered as ``name`` (KeyError when there is none)."""
+    if name not in _CHECKS:
+        # every check module registers on import; one imported on its own (e.g. values, by
+        # another module) must not hide the others
         for module in _MODULES:
             importlib.import_module(f"{__name__}.{module}")
     if name not in _CHECKS:
