@@ -2,7 +2,8 @@
 
     python benchmarks/bench_trends.py [--bundle ../shared/repos/pytest-xdist.bundle]
                                       [--wily /work/venvs/wily/bin/wily] [--no-wily]
-                                      [--wily-revisions N] [--repeat 1]
+                                      [--wily-per-rev WALL_MS CPU_MS] [--wily-revisions N]
+                                      [--repeat 1] [--check N]
 
 Clones the bundle into a temporary folder, then measures wall-clock and CPU time (this
 process and its children, the process pool and git included) of:
@@ -10,11 +11,16 @@ process and its children, the process pool and git included) of:
 - ``wily build`` over the branch's history (every commit, as wily walks it), cold (empty
   cache), then again with nothing new (its warm re-run);
 - ``compute_trends`` at every tag (``--trends tags``): cold (empty store), warm (the
-  points stored), and after one new commit and tag (incremental: one new blob);
-- ``compute_trends`` at every first-parent commit (``--trends all``), cold and warm.
+  points stored), warm blobs (the blob cache full, no points: the per-revision work alone),
+  and after one new commit and tag (incremental: one new blob);
+- ``compute_trends`` at every first-parent commit (``--trends all``), cold, warm and warm
+  blobs.
 
 Per revision = time / revisions measured: the commits wily built, the distinct commits
-trends measured (tags, plus the first-parent line for ``all``).
+trends measured (tags, plus the first-parent line for ``all``). ``--no-wily`` skips the wily
+build; ``--wily-per-rev`` then gives its per-revision figures from an earlier run for the
+ratios. ``--check N`` compares the duplication of every Nth commit row (and every tag row)
+with ``duplication()`` run on that commit's whole tree.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.analysis.duplication import duplication  # noqa: E402
+from harness.analysis.git import GitRepo  # noqa: E402
+from harness.analysis.sources import decode_source, is_python_path  # noqa: E402
 from harness.analysis.trends import compute_trends  # noqa: E402
 from harness.store import Store  # noqa: E402
 
@@ -82,16 +91,33 @@ def report(label: str, runs: list[tuple[float, float]], revisions: int) -> tuple
 
 
 def trends_runs(repo: Path, folder: Path, mode: str, repeat: int):
-    """Cold and warm runs of ``compute_trends`` in ``mode``, a fresh store per repeat."""
-    cold, warm, revisions = [], [], 0
+    """Cold, warm and warm-blob runs of ``compute_trends`` in ``mode``, a fresh store per
+    repeat; returns the three lists of (wall, CPU), the revisions and the last rows."""
+    cold, warm, blobs, revisions, rows = [], [], [], 0, None
     for i in range(repeat):
         with Store(folder / f"{mode}{i}.db") as store:
             wall, cpu, result = measure(lambda: compute_trends(repo, store=store, mode=mode))
             cold.append((wall, cpu))
-            revisions = result.stats.revisions
+            revisions, rows = result.stats.revisions, result
             wall, cpu, _ = measure(lambda: compute_trends(repo, store=store, mode=mode))
             warm.append((wall, cpu))
-    return cold, warm, revisions
+            store.conn.execute("DELETE FROM trend_points")  # keep the blob cache only
+            wall, cpu, _ = measure(lambda: compute_trends(repo, store=store, mode=mode))
+            blobs.append((wall, cpu))
+    return cold, warm, blobs, revisions, rows
+
+
+def check_duplication(repo: Path, rows: list[dict]) -> int:
+    """Rows whose duplication differs from ``duplication()`` of the commit's whole tree."""
+    git_repo, bad = GitRepo(repo), 0
+    for row in rows:
+        files = [e for e in git_repo.ls_tree(row["commit"])
+                 if is_python_path(e.path) and e.mode in ("100644", "100755")]
+        data = dict(git_repo.read_blobs({e.sha for e in files}))
+        texts = {e.path: decode_source(data[e.sha]).text for e in files}
+        result = duplication({path: text for path, text in texts.items() if text is not None})
+        bad += row["duplication_percent"] != round(result["percent"], 4)
+    return bad
 
 
 def main() -> int:
@@ -102,7 +128,11 @@ def main() -> int:
     parser.add_argument("--no-wily", action="store_true", help="skip the wily side")
     parser.add_argument("--wily-revisions", type=int, default=100_000,
                         help="wily build -n (default: the whole history)")
+    parser.add_argument("--wily-per-rev", type=float, nargs=2, metavar=("WALL_MS", "CPU_MS"),
+                        help="wily's per-revision figures from an earlier run (with --no-wily)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--check", type=int, default=0, metavar="N",
+                        help="check the duplication of every Nth commit row")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-trends-") as name:
         folder = Path(name)
@@ -125,12 +155,23 @@ def main() -> int:
                                                         args.wily_revisions))
             print(f"{'wily build again (nothing new)':44s} {'':9s}  {wall2:8.2f} s wall "
                   f"{cpu2:8.2f} s CPU")
+        elif args.wily_per_rev:
+            results["wily"] = tuple(args.wily_per_rev)
+            print(f"{'wily build (earlier run, per revision)':44s} {'':9s}  {'':28s}"
+                  f"{args.wily_per_rev[0]:8.2f} ms/rev wall {args.wily_per_rev[1]:8.2f} "
+                  "ms/rev CPU")
         for mode in ("tags", "all"):
-            cold, warm, revisions = trends_runs(repo, folder, mode, args.repeat)
+            cold, warm, blobs, revisions, result = trends_runs(repo, folder, mode, args.repeat)
             results[f"{mode} cold"] = report(f"trends --trends {mode} (cold, empty store)",
                                              cold, revisions)
             results[f"{mode} warm"] = report(f"trends --trends {mode} (warm, points stored)",
                                              warm, revisions)
+            results[f"{mode} blobs"] = report(f"trends --trends {mode} (warm blobs, no points)",
+                                              blobs, revisions)
+            if args.check and mode == "all":
+                rows = result.commits[::args.check] + result.tags
+                print(f"duplication checked on {len(rows)} rows against the whole tree: "
+                      f"{check_duplication(repo, rows)} differ")
         with Store(folder / "tags0.db") as store:
             (repo / "bench_new.py").write_text("def new():\n    return 1\n")
             git(repo, "add", "bench_new.py")
@@ -142,7 +183,8 @@ def main() -> int:
                   f"{cpu:8.2f} s CPU  ({result.stats.blobs_computed} blob analysed)")
         if "wily" in results:
             wily_wall, wily_cpu = results["wily"]
-            for key in ("tags cold", "tags warm", "all cold", "all warm"):
+            for key in ("tags cold", "tags warm", "tags blobs", "all cold", "all warm",
+                        "all blobs"):
                 wall, cpu = results[key]
                 print(f"speed-up per revision vs wily, {key:10s}: {wily_wall / wall:8.1f}x wall "
                       f"{wily_cpu / cpu:8.1f}x CPU")

@@ -3,9 +3,10 @@
 Definitions, per class (nested classes are separate rows named ``Outer.Inner``):
 
 - ``loc``: lines from ``class`` to the class's last line holding code (blank and comment-only
-  lines excluded; docstring lines included).
+  lines excluded; docstring lines included), read from the shared token scan.
 - ``methods``: functions defined directly in the class body.
-- ``wmc``: sum of radon's cyclomatic complexity of those methods.
+- ``wmc``: sum of radon's cyclomatic complexity of those methods (taken from the module's
+  radon visitor, which the complexity analyser also uses).
 - ``lcom4`` (Hitz & Montazeri): connected components of the graph whose nodes are the methods
   and whose edges join two methods that use a common instance attribute (``self.x``) or where
   one uses the other (``self.m()`` or ``self.m``). ``__init__`` is left out when the class has
@@ -29,9 +30,12 @@ import re
 import tokenize
 from collections.abc import Iterator
 
-from radon.visitors import ComplexityVisitor
+from radon.visitors import Class, ComplexityVisitor
 
+from harness.analysis.complexity import complexity_visitor
+from harness.analysis.nodes import children
 from harness.analysis.statements import walk_statements
+from harness.analysis.tokens import Scan, scan
 
 GOD_WMC = 47
 GOD_TCC = 1 / 3
@@ -56,13 +60,18 @@ def class_metrics(tree: ast.Module, source: str) -> list[dict]:
     Returns ``[{"name", "lineno", "endline", "loc", "methods", "wmc", "lcom4", "tcc", "atfd",
     "god_class"}]`` in source order.
     """
-    code_lines = _code_lines(source)
+    found = list(iter_classes(tree))
+    if not found:
+        return []
+    lines = _LineCounter(source)
     module_names = _module_level_names(tree)
+    known_cc = _method_complexities(tree)
     rows = []
-    for name, node in iter_classes(tree):
+    for name, node in found:
         methods = class_methods(node)
-        wmc = sum(_cyclomatic(method) for method in methods)
-        bodies = [(method, list(_walk_skipping_classes(method))) for method in methods]
+        wmc = sum(known_cc.get((method.lineno, method.name)) or _cyclomatic(method)
+                  for method in methods)
+        bodies = [(method, _walk_skipping_classes(method)) for method in methods]
         usage: dict[str, set[str]] = {}
         for method, nodes in bodies:  # a property and its setter share one name
             usage.setdefault(method.name, set()).update(_self_usage(method, nodes))
@@ -75,7 +84,7 @@ def class_metrics(tree: ast.Module, source: str) -> list[dict]:
                 "name": name,
                 "lineno": node.lineno,
                 "endline": endline,
-                "loc": sum(1 for line in range(node.lineno, endline + 1) if line in code_lines),
+                "loc": lines.count(node.lineno, endline),
                 "methods": len(methods),
                 "wmc": wmc,
                 "lcom4": _lcom4(graph_nodes, usage),
@@ -102,6 +111,35 @@ def class_methods(node: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctio
 def _cyclomatic(method: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     functions = ComplexityVisitor.from_ast(method).functions
     return functions[0].complexity if functions else 1
+
+
+def _method_complexities(tree: ast.Module) -> dict[tuple[int, str], int]:
+    """radon's CC of the methods of the classes radon's module visitor reaches, keyed by
+    (line, name); classes inside functions are not among them (radon drops those)."""
+    found: dict[tuple[int, str], int] = {}
+    pending: list[Class] = list(complexity_visitor(tree).classes)
+    while pending:
+        cls = pending.pop()
+        found.update(((method.lineno, method.name), method.complexity)
+                     for method in cls.methods)
+        pending.extend(cls.inner_classes)
+    return found
+
+
+class _LineCounter:
+    """Code lines in a range of rows: from the shared scan, or ``tokenize`` where the scan
+    is not exact."""
+
+    def __init__(self, source: str) -> None:
+        found: Scan = scan(source)
+        self.scan = found if found.exact else None
+        self.lines = _code_lines(source) if self.scan is None else set()
+
+    def count(self, first: int, last: int) -> int:
+        """Rows in ``first..last`` that hold a code token."""
+        if self.scan is not None:
+            return self.scan.code_line_count(first, last)
+        return sum(1 for line in range(first, last + 1) if line in self.lines)
 
 
 def _code_lines(source: str) -> set[int]:
@@ -144,14 +182,17 @@ def _self_usage(method: ast.FunctionDef | ast.AsyncFunctionDef, nodes: list[ast.
     return used
 
 
-def _walk_skipping_classes(method: ast.AST) -> Iterator[ast.AST]:
-    """Walk a method body without entering nested classes (their ``self`` is another)."""
-    stack = list(ast.iter_child_nodes(method))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, ast.ClassDef):
-            stack.extend(ast.iter_child_nodes(node))
+def _walk_skipping_classes(method: ast.AST) -> list[ast.AST]:
+    """The nodes under a method, without entering nested classes (their ``self`` is
+    another); operator and context nodes left out (``nodes.child_fields``)."""
+    found = children(method)
+    index = 0
+    while index < len(found):  # the list grows as it is read: a breadth-first walk
+        node = found[index]
+        index += 1
+        if type(node) is not ast.ClassDef:
+            found.extend(children(node))
+    return found
 
 
 def _cohesion_nodes(names: list[str]) -> list[str]:
@@ -234,5 +275,18 @@ def _foreign_accesses(bodies: list[tuple], module_names: set[str]) -> set[str]:
                 continue
             if id(node) in called and not _ACCESSOR.match(node.attr):
                 continue  # a method call is behaviour, not data
-            found.add(ast.unparse(node))
+            found.add(_source_text(node))
     return found
+
+
+def _source_text(node: ast.Attribute) -> str:
+    """``ast.unparse(node)``, spelled out directly for plain dotted names (most accesses)."""
+    parts = [node.attr]
+    value = node.value
+    while isinstance(value, ast.Attribute):
+        parts.append(value.attr)
+        value = value.value
+    if isinstance(value, ast.Name):
+        parts.append(value.id)
+        return ".".join(reversed(parts))
+    return ast.unparse(node)

@@ -21,9 +21,11 @@ Rules as applied to Python's ``ast``:
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
+from typing import Any
 
+from harness.analysis.nodes import child_fields
 from harness.analysis.statements import child_statements
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -133,18 +135,26 @@ class _Scorer:
         self.parents: list[ast.AST] = []
 
     def visit(self, node: ast.AST, nesting: int) -> None:
-        handler = getattr(self, "_visit_" + type(node).__name__, None)
-        if handler is None and isinstance(node, _TRY):
-            handler = self._visit_Try
+        kind = type(node)
+        try:
+            handler = _HANDLERS[kind]
+        except KeyError:  # first node of this type: look its handler up once
+            handler = _HANDLERS[kind] = _handler_for(kind)
         if handler is not None:
-            handler(node, nesting)
+            handler(self, node, nesting)
         else:
             self.visit_children(node, nesting)
 
     def visit_children(self, node: ast.AST, nesting: int) -> None:
         self.parents.append(node)
-        for child in ast.iter_child_nodes(node):
-            self.visit(child, nesting)
+        for field in child_fields(type(node)):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item, nesting)
+            elif isinstance(value, ast.AST):
+                self.visit(value, nesting)
         self.parents.pop()
 
     def visit_all(self, nodes: list, nesting: int) -> None:
@@ -238,3 +248,14 @@ class _Scorer:
                 and func.value.id in ("self", "cls")
             )
         return isinstance(func, ast.Name) and func.id == name
+
+
+_HANDLERS: dict[type, Callable[[_Scorer, Any, int], None] | None] = {}
+
+
+def _handler_for(kind: type) -> Callable[[_Scorer, Any, int], None] | None:
+    """The ``_Scorer`` method that scores nodes of type ``kind``, None for plain descent."""
+    handler = getattr(_Scorer, "_visit_" + kind.__name__, None)
+    if handler is None and issubclass(kind, _TRY):
+        handler = _Scorer._visit_Try
+    return handler

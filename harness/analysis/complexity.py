@@ -1,19 +1,225 @@
 """Radon metrics of one module: cyclomatic complexity per function, MI, raw counts, Halstead.
 
-The module is parsed once by the caller; radon's visitors run on that tree, and MI is
-computed from the same parts ``radon mi`` uses (Halstead volume, total complexity, LLOC and
-comment percentage, multi-line strings counted as comments), so the figures equal radon's.
+The module is parsed once by the caller. radon's ``ComplexityVisitor`` and ``HalsteadVisitor``
+results come from one walk of that tree that applies their rules (``_Walk``: about three
+times cheaper than running both visitors, whose per-node dispatch dominates) and are handed
+back as radon's own objects; a tree deeper than ``_MAX_DEPTH`` goes to radon's visitors, so
+that radon's recursion limit fails the same way. The raw counts come from the shared token
+scan (``raw_metrics``, equal to ``radon.raw.analyze``), and MI is computed from the same parts
+``radon mi`` uses (Halstead volume, total complexity, LLOC and comment percentage, multi-line
+strings counted as comments), so the figures equal radon's.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from typing import Any
 
-from radon.metrics import h_visit_ast, mi_compute
-from radon.raw import analyze
-from radon.visitors import Class, ComplexityVisitor, Function
+from radon.metrics import halstead_visitor_report, mi_compute
+from radon.visitors import Class, ComplexityVisitor, Function, HalsteadVisitor
+
+from harness.analysis.nodes import child_fields
+from harness.analysis.raw_metrics import raw_metrics
 
 VERSION = "1"
+_MAX_DEPTH = 100  # radon's visitors take 2-3 frames per level: deeper trees go to radon
+_VISITED: list[tuple[ast.Module, tuple[ComplexityVisitor, HalsteadVisitor]]] = []
+
+
+def radon_visitors(tree: ast.Module) -> tuple[ComplexityVisitor, HalsteadVisitor]:
+    """radon's ``ComplexityVisitor`` and ``HalsteadVisitor`` as they stand after visiting
+    ``tree`` (functions, classes, complexity; operator and operand counts and sets). The same
+    tree object gets the same pair: the complexity and class analysers share one tree."""
+    for seen, visitors in _VISITED:
+        if seen is tree:
+            return visitors
+    try:
+        visitors = _Walk().module(tree)
+    except _TooDeep:
+        visitors = ComplexityVisitor.from_ast(tree), HalsteadVisitor.from_ast(tree)
+    _VISITED.append((tree, visitors))
+    if len(_VISITED) > 2:
+        del _VISITED[0]
+    return visitors
+
+
+def complexity_visitor(tree: ast.Module) -> ComplexityVisitor:
+    """radon's ``ComplexityVisitor`` after visiting ``tree`` (see ``radon_visitors``)."""
+    return radon_visitors(tree)[0]
+
+
+class _TooDeep(Exception):
+    """The tree is deeper than ``_MAX_DEPTH``."""
+
+
+class _Block:
+    """What one radon ``ComplexityVisitor`` accumulates (radon starts one per function or
+    class body statement)."""
+
+    __slots__ = ("complexity", "functions", "classes", "max_line", "to_method", "classname")
+
+    def __init__(self, complexity: int, to_method: bool = False,
+                 classname: str | None = None) -> None:
+        self.complexity = complexity
+        self.functions: list[Function] = []
+        self.classes: list[Class] = []
+        self.max_line: float = float("-inf")
+        self.to_method, self.classname = to_method, classname
+
+
+_FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+_OPERAND_FIELD = {"Num": "n", "Name": "id", "Attribute": "attr", "Constant": "value"}
+_LINES: dict[type, bool] = {}
+
+
+def _has_line(kind: type) -> bool:
+    found = _LINES.get(kind)
+    if found is None:
+        found = _LINES[kind] = "lineno" in getattr(kind, "_attributes", ())
+    return found
+
+
+class _Walk:
+    """radon's cyclomatic complexity and Halstead rules in one pass over a tree.
+
+    ComplexityVisitor: a function or class body statement gets a fresh block; ``assert``
+    counts 1 and is not entered; a function's end line is the last line its last body
+    statement's block saw. HalsteadVisitor: operators and operands of BinOp, UnaryOp, BoolOp,
+    AugAssign and Compare; operands keyed by (innermost function name, name/attribute/constant
+    value or the node itself); function decorators, arguments and annotations not visited.
+    """
+
+    def __init__(self) -> None:
+        self.operators = self.operands = 0
+        self.operators_seen: set[str] = set()
+        self.operands_seen: set[tuple[str | None, object]] = set()
+
+    def module(self, tree: ast.Module) -> tuple[ComplexityVisitor, HalsteadVisitor]:
+        block = _Block(1)
+        self.visit(tree, block, None, 0)
+        complexity = ComplexityVisitor()
+        complexity.complexity, complexity.functions = block.complexity, block.functions
+        complexity.classes, complexity.max_line = block.classes, block.max_line
+        halstead = HalsteadVisitor()
+        halstead.operators, halstead.operands = self.operators, self.operands
+        halstead.operators_seen, halstead.operands_seen = self.operators_seen, self.operands_seen
+        return complexity, halstead
+
+    def visit(self, node: ast.AST, block: _Block | None, context: str | None,
+              depth: int) -> None:
+        """Visit ``node`` for both metrics (``block`` None: Halstead only)."""
+        if depth > _MAX_DEPTH:
+            raise _TooDeep
+        kind = type(node)
+        if kind in _FUNCTION_TYPES:
+            self.function(node, block, depth)  # type: ignore[arg-type]
+            return
+        if kind is ast.ClassDef:
+            self.klass(node, block, context, depth)  # type: ignore[arg-type]
+            return
+        if block is not None:
+            if kind is ast.Assert:
+                block.complexity += 1
+                block = None  # radon's complexity visitor does not enter an assert
+            else:
+                if _has_line(kind) and node.lineno > block.max_line:  # type: ignore[attr-defined]
+                    block.max_line = node.lineno  # type: ignore[attr-defined]
+                if kind in _DECISION_TYPES:
+                    block.complexity += _decisions(node, kind)
+        if kind in _HALSTEAD:
+            self.halstead(node, kind, context)
+        for field in child_fields(kind):
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item, block, context, depth + 1)
+            elif isinstance(value, ast.AST):
+                self.visit(value, block, context, depth + 1)
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, block: _Block | None,
+                 depth: int) -> None:
+        closures: list[Function] = []
+        body_complexity = 1
+        inner = _Block(0)
+        for child in node.body:
+            inner = _Block(0)
+            self.visit(child, inner, node.name, depth + 1)
+            closures.extend(inner.functions)
+            body_complexity += inner.complexity
+        if block is not None:
+            block.functions.append(Function(
+                node.name, node.lineno, node.col_offset, max(node.lineno, inner.max_line),
+                block.to_method, block.classname, closures, body_complexity))
+
+    def klass(self, node: ast.ClassDef, block: _Block | None, context: str | None,
+              depth: int) -> None:
+        for expr in (*node.bases, *node.keywords, *node.decorator_list):
+            self.visit(expr, None, context, depth + 1)  # Halstead visits them, CC does not
+        methods: list[Function] = []
+        inner_classes: list[Class] = []
+        body_complexity = 1
+        max_lines: list[float] = [node.lineno]
+        for child in node.body:
+            inner = _Block(0, True, node.name)
+            self.visit(child, inner, context, depth + 1)
+            methods.extend(inner.functions)
+            body_complexity += inner.complexity + sum(f.complexity for f in inner.functions)
+            max_lines.append(inner.max_line)
+            inner_classes.extend(inner.classes)
+        if block is not None:
+            block.classes.append(Class(
+                node.name, node.lineno, node.col_offset,
+                max(max_lines + [method.endline for method in methods]), methods,
+                inner_classes, body_complexity))
+
+    def halstead(self, node: ast.AST, kind: type, context: str | None) -> None:
+        if kind is ast.Compare:
+            ops: list[ast.AST] = node.ops  # type: ignore[attr-defined]
+            operands = [*node.comparators, node.left]  # type: ignore[attr-defined]
+        else:
+            ops = [node.op]  # type: ignore[attr-defined]
+            operands = _HALSTEAD[kind](node)
+        self.operators += len(ops)
+        self.operands += len(operands)
+        self.operators_seen.update(type(op).__name__ for op in ops)
+        for operand in operands:
+            field = _OPERAND_FIELD.get(type(operand).__name__)
+            key = getattr(operand, field, operand) if field else operand
+            self.operands_seen.add((context, key))
+
+
+_HALSTEAD: dict[type, Callable[[Any], list]] = {
+    ast.BinOp: lambda node: [node.left, node.right],
+    ast.UnaryOp: lambda node: [node.operand],
+    ast.BoolOp: lambda node: node.values,
+    ast.AugAssign: lambda node: [node.target, node.value],
+    ast.Compare: lambda node: [],  # handled apart: several operators
+}
+
+
+_DECISION_TYPES = {ast.If, ast.IfExp, ast.BoolOp, ast.For, ast.While, ast.AsyncFor,
+                   ast.comprehension, ast.Try, ast.Match}
+
+
+def _decisions(node: ast.AST, kind: type) -> int:
+    """Decision points radon's ComplexityVisitor adds for one node (0 for most)."""
+    if kind is ast.If or kind is ast.IfExp:
+        return 1
+    if kind is ast.BoolOp:
+        return len(node.values) - 1  # type: ignore[attr-defined]
+    if kind is ast.For or kind is ast.While or kind is ast.AsyncFor:
+        return bool(node.orelse) + 1  # type: ignore[attr-defined]
+    if kind is ast.comprehension:
+        return len(node.ifs) + 1  # type: ignore[attr-defined]
+    if kind is ast.Try:
+        return len(node.handlers) + bool(node.orelse)  # type: ignore[attr-defined]
+    if kind is ast.Match:
+        cases = node.cases  # type: ignore[attr-defined]
+        catch_all = any(getattr(case.pattern, "pattern", False) is None for case in cases)
+        return max(0, len(cases) - catch_all)
+    return 0
 
 
 def function_rows(visitor: ComplexityVisitor) -> list[dict]:
@@ -52,9 +258,9 @@ def module_metrics(source: str, tree: ast.Module) -> dict:
     blank, single_comments}, "halstead": {h1, h2, N1, N2, vocabulary, length, volume,
     difficulty, effort, bugs}, "total_cc"}``. Raises whatever radon raises on input it rejects.
     """
-    visitor = ComplexityVisitor.from_ast(tree)
-    raw = analyze(source)
-    halstead = h_visit_ast(tree).total
+    visitor, halstead_visitor = radon_visitors(tree)
+    raw = raw_metrics(source)
+    halstead = halstead_visitor_report(halstead_visitor)
     comment_lines = raw.comments + raw.multi
     comments_pct = comment_lines / float(raw.sloc) * 100 if raw.sloc else 0
     mi = mi_compute(halstead.volume, visitor.total_complexity, raw.lloc, comments_pct)

@@ -8,13 +8,23 @@ every occurrence are merged into maximal blocks, and a block is reported when it
 least ``min_lines`` lines at every occurrence. Duplicated lines are the code lines (lines
 holding a kept token) covered by any occurrence; percent = 100 * duplicated / total code lines.
 A file that cannot be fully tokenised contributes the tokens read before the error.
+
+Per file version, ``fingerprints`` keeps the code line count and a winnowed sample of
+``_GRAM``-token hashes (MOSS winnowing over every window of ``min_tokens`` tokens): two
+occurrences of one window always share a selected hash, so the files holding a window that
+occurs twice are among the ``candidates`` (files with a hash held at two places of the
+tree). ``tree_duplication`` runs the exact search on the candidates only and adds the other
+files' line counts: the result equals ``duplication`` of the whole tree.
 """
 
 from __future__ import annotations
 
 import io
 import tokenize
-from collections import defaultdict
+import zlib
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from harness.errors import UsageError
 
@@ -29,25 +39,76 @@ _SKIPPED = {
 }
 _MOD = (1 << 61) - 1
 _BASE = 1_000_003
+MIN_LINES, MIN_TOKENS = 6, 100  # the engine's thresholds
+_GRAM = 60  # tokens per fingerprinted gram: longer grams link fewer unrelated files
+_PRINT_BITS = (1 << 40) - 1  # stored fingerprints: 40 bits keep payloads small
+_STABLE: dict[tuple[int, str], int] = {}  # token -> process-independent value
 
 
-def duplication(sources: dict[str, str], min_lines: int = 6, min_tokens: int = 100) -> dict:
+class TokenFile(NamedTuple):
+    """One file, tokenised: ``tokens`` (id, first line, last line) and the rolling hash of
+    every window of ``width`` tokens (``windows[i]`` starts at token i)."""
+
+    tokens: list[tuple[int, int, int]]
+    windows: list[int]
+    width: int
+
+
+def duplication(sources: dict[str, str], min_lines: int = MIN_LINES,
+                min_tokens: int = MIN_TOKENS) -> dict:
     """Find duplicated token sequences within and across files.
 
     ``sources`` maps repository-relative path -> decoded text. Returns ``{"percent",
     "duplicated_lines", "total_lines", "blocks": [{"lines", "tokens", "occurrences":
     [{"path", "start", "end"}]}]}``, blocks largest first.
     """
-    if min_tokens < 1 or min_lines < 1:
-        raise UsageError("duplication thresholds must be at least 1 line and 1 token")
+    _check(min_lines, min_tokens)
     vocabulary: dict[tuple[int, str], int] = {}
-    files = {path: _tokens(text, vocabulary) for path, text in sorted(sources.items())}
-    groups = _window_groups(files, min_tokens)
-    blocks = _merge_blocks(groups, files, min_tokens, min_lines)
-    code_lines = {
-        path: {line for _, first, last in tokens for line in range(first, last + 1)}
-        for path, tokens in files.items()
-    }
+    files = {path: tokenise(text, vocabulary, min_tokens) for path, text in sources.items()}
+    total = sum(len(_code_lines(file.tokens)) for file in files.values())
+    return duplication_of(files, total, min_lines)
+
+
+def tokenise(text: str, vocabulary: dict[tuple[int, str], int],
+             min_tokens: int = MIN_TOKENS) -> TokenFile:
+    """Tokenise one source text with ``vocabulary`` (shared by the files compared, it gives
+    equal tokens equal ids) and hash its windows of ``min_tokens`` tokens. Returns a
+    ``TokenFile``."""
+    return tokenise_record(token_record(text), vocabulary, min_tokens)
+
+
+def token_record(text: str) -> dict[str, list]:
+    """The kept tokens of a source text as plain data, to store and tokenise again without
+    the tokenizer: ``{"words": [[type, text], ...], "tokens": [word index, first line,
+    last line - first line, ...]}`` (three numbers per token)."""
+    words: dict[tuple[int, str], int] = {}
+    flat: list[int] = []
+    for key, first, last in _token_stream(text):
+        flat += (words.setdefault(key, len(words)), first, last - first)
+    return {"words": [list(word) for word in words], "tokens": flat}
+
+
+def tokenise_record(record: Mapping[str, list], vocabulary: dict[tuple[int, str], int],
+                    min_tokens: int = MIN_TOKENS) -> TokenFile:
+    """``tokenise`` from a ``token_record``. Returns a ``TokenFile``."""
+    ids = [vocabulary.setdefault((kind, word), len(vocabulary) + 1)
+           for kind, word in record["words"]]
+    flat = record["tokens"]
+    kept = [(ids[flat[i]], flat[i + 1], flat[i + 1] + flat[i + 2])
+            for i in range(0, len(flat), 3)]
+    return TokenFile(kept, _rolling([token[0] for token in kept], min_tokens), min_tokens)
+
+
+def duplication_of(files: Mapping[str, TokenFile], total_lines: int,
+                   min_lines: int = MIN_LINES) -> dict:
+    """``duplication``'s result for tokenised ``files`` (one vocabulary, one width), whose
+    tree has ``total_lines`` code lines in all. Returns the same dict as ``duplication``."""
+    ordered = {path: files[path] for path in sorted(files)}
+    widths = {file.width for file in ordered.values()}
+    width = widths.pop() if widths else MIN_TOKENS
+    groups = _window_groups(ordered)
+    blocks = _merge_blocks(groups, ordered, width, min_lines)
+    code_lines = {path: _code_lines(file.tokens) for path, file in ordered.items()}
     covered: dict[str, set[int]] = defaultdict(set)
     for block in blocks:
         for occurrence in block["occurrences"]:
@@ -56,59 +117,134 @@ def duplication(sources: dict[str, str], min_lines: int = 6, min_tokens: int = 1
                 line for line in span if line in code_lines[occurrence["path"]]
             )
     duplicated = sum(len(lines) for lines in covered.values())
-    total = sum(len(lines) for lines in code_lines.values())
     return {
-        "percent": 100.0 * duplicated / total if total else 0.0,
+        "percent": 100.0 * duplicated / total_lines if total_lines else 0.0,
         "duplicated_lines": duplicated,
-        "total_lines": total,
+        "total_lines": total_lines,
         "blocks": blocks,
     }
 
 
-def _tokens(text: str, vocabulary: dict[tuple[int, str], int]) -> list[tuple[int, int, int]]:
-    """Return (token id, first line, last line) for every kept token of a source text."""
-    kept: list[tuple[int, int, int]] = []
+def fingerprints(text: str, min_tokens: int = MIN_TOKENS) -> dict[str, Any]:
+    """The per-file part of duplication: ``{"lines": code lines, "prints": [hash, ...]}``,
+    the winnowed ``_GRAM``-token hashes that every window of ``min_tokens`` tokens of the
+    file contains (in file order, one per selected position)."""
+    stream = list(_token_stream(text))
+    lines = len(_code_lines([(0, first, last) for _, first, last in stream]))
+    gram = min(_GRAM, min_tokens)
+    if len(stream) < min_tokens:
+        return {"lines": lines, "prints": []}  # no window of min_tokens tokens at all
+    values = [_stable_value(key) for key, _, _ in stream]
+    grams = [value & _PRINT_BITS for value in _rolling(values, gram)]
+    return {"lines": lines, "prints": _winnow(grams, min_tokens - gram + 1)}
+
+
+def candidates(prints: Mapping[str, Iterable[int]]) -> set[str]:
+    """Paths of ``prints`` (``{path: fingerprint list}``) holding a fingerprint that occurs
+    at two places or more of the tree: the only files a duplicated window can be in."""
+    counts: Counter[int] = Counter()
+    for values in prints.values():
+        counts.update(values)
+    return {path for path, values in prints.items() if any(counts[v] > 1 for v in values)}
+
+
+def tree_duplication(prints: Mapping[str, Mapping[str, Any]],
+                     sources: Mapping[str, str]) -> dict:
+    """``duplication`` of a tree from each file's ``fingerprints`` payload (``{path:
+    payload}``, every decodable file) and the texts of at least the ``candidates``. Returns
+    the same dict as ``duplication(sources of every file)``."""
+    chosen = candidates({path: payload["prints"] for path, payload in prints.items()})
+    vocabulary: dict[tuple[int, str], int] = {}
+    files = {path: tokenise(sources[path], vocabulary) for path in chosen}
+    return duplication_of(files, sum(payload["lines"] for payload in prints.values()))
+
+
+def _check(min_lines: int, min_tokens: int) -> None:
+    if min_tokens < 1 or min_lines < 1:
+        raise UsageError("duplication thresholds must be at least 1 line and 1 token")
+
+
+def _token_stream(text: str) -> Iterable[tuple[tuple[int, str], int, int]]:
+    """((type, text), first line, last line) of every kept token of a source text."""
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type in _SKIPPED:
-                continue
-            key = (token.type, token.string)
-            token_id = vocabulary.setdefault(key, len(vocabulary) + 1)
-            kept.append((token_id, token.start[0], token.end[0]))
+            if token.type not in _SKIPPED:
+                yield (token.type, token.string), token.start[0], token.end[0]
     except (tokenize.TokenError, SyntaxError):
         pass  # keep what was read before the error
-    return kept
 
 
-def _window_groups(files: dict[str, list], width: int) -> list[list[tuple[str, int]]]:
-    """Group the start positions of identical token windows (groups of two or more)."""
-    by_hash: dict[int, list[tuple[str, int]]] = defaultdict(list)
+def _code_lines(tokens: Iterable[tuple[int, int, int]]) -> set[int]:
+    return {line for _, first, last in tokens for line in range(first, last + 1)}
+
+
+def _stable_value(key: tuple[int, str]) -> int:
+    """A token's value for fingerprints, the same in every process (``hash`` of a str is not)."""
+    value = _STABLE.get(key)
+    if value is None:
+        if len(_STABLE) > 1_000_000:
+            _STABLE.clear()  # bounded memory over a long history
+        value = _STABLE[key] = zlib.crc32(f"{key[0]}\0{key[1]}".encode("utf-8", "replace"))
+    return value
+
+
+def _rolling(values: list[int], width: int) -> list[int]:
+    """Karp-Rabin hash of every run of ``width`` consecutive ``values``."""
+    if len(values) < width:
+        return []
     top = pow(_BASE, width, _MOD)
-    for path, tokens in files.items():
-        if len(tokens) < width:
-            continue
-        ids = [token[0] for token in tokens]
-        value = 0
-        for token_id in ids[:width]:
-            value = (value * _BASE + token_id) % _MOD
-        by_hash[value].append((path, 0))
-        for start in range(1, len(ids) - width + 1):
-            value = (value * _BASE + ids[start + width - 1] - ids[start - 1] * top) % _MOD
-            by_hash[value].append((path, start))
+    value = 0
+    for item in values[:width]:
+        value = (value * _BASE + item) % _MOD
+    hashes = [value]
+    for start in range(1, len(values) - width + 1):
+        value = (value * _BASE + values[start + width - 1] - values[start - 1] * top) % _MOD
+        hashes.append(value)
+    return hashes
+
+
+def _winnow(hashes: list[int], window: int) -> list[int]:
+    """The minimum of every run of ``window`` consecutive ``hashes`` (the rightmost one on a
+    tie, so equal runs select at equal offsets), once per selected position."""
+    selected: list[int] = []
+    queue: deque[int] = deque()  # positions of increasing hashes: the window's minima
+    last = -1
+    for position, value in enumerate(hashes):
+        while queue and hashes[queue[-1]] >= value:
+            queue.pop()
+        queue.append(position)
+        if queue[0] <= position - window:
+            queue.popleft()
+        if position >= window - 1 and queue[0] != last:
+            last = queue[0]
+            selected.append(hashes[last])
+    return selected
+
+
+def _window_groups(files: Mapping[str, TokenFile]) -> list[list[tuple[str, int]]]:
+    """Group the start positions of identical token windows (groups of two or more)."""
+    counts: Counter[int] = Counter()
+    for file in files.values():
+        counts.update(file.windows)  # counted in C: most windows occur once
+    repeated = {value for value, times in counts.items() if times > 1}
+    by_hash: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for path, file in files.items():
+        for start in [i for i, value in enumerate(file.windows) if value in repeated]:
+            by_hash[file.windows[start]].append((path, start))
     groups: list[list[tuple[str, int]]] = []
     for positions in by_hash.values():
-        if len(positions) < 2:
-            continue
         # Verify content, so that a hash collision never joins different windows.
         exact: dict[tuple[int, ...], list[tuple[str, int]]] = defaultdict(list)
         for path, start in positions:
-            key = tuple(token[0] for token in files[path][start : start + width])
+            file = files[path]
+            key = tuple(token[0] for token in file.tokens[start : start + file.width])
             exact[key].append((path, start))
         groups.extend(group for group in exact.values() if len(group) > 1)
     return groups
 
 
-def _merge_blocks(groups, files, width: int, min_lines: int) -> list[dict]:
+def _merge_blocks(groups, files: Mapping[str, TokenFile], width: int,
+                  min_lines: int) -> list[dict]:
     """Chain groups whose occurrences all continue a previous group's, and emit blocks."""
     group_of: dict[tuple[str, int], int] = {}
     for number, group in enumerate(groups):
@@ -142,7 +278,7 @@ def _merge_blocks(groups, files, width: int, min_lines: int) -> list[dict]:
             length += 1
         occurrences = []
         for path, start in sorted(groups[number]):
-            tokens = files[path]
+            tokens = files[path].tokens
             first, last = tokens[start][1], tokens[start + width + length - 1][2]
             occurrences.append({"path": path, "start": first, "end": last})
         spans = [item["end"] - item["start"] + 1 for item in occurrences]

@@ -162,6 +162,10 @@ def _test_skips(path: str, source: str, tree: Any) -> Any:
     return _call("harness.analysis.test_skips", "backend_skips", path, tree)
 
 
+def _duplication_prints(path: str, source: str, tree: Any) -> Any:
+    return _call("harness.analysis.duplication", "fingerprints", source)
+
+
 # Tree and repo analysers: (ctx) -> payload; ``ctx`` is the engine's ``Context``.
 
 def _modules(ctx: Any) -> Any:
@@ -169,7 +173,11 @@ def _modules(ctx: Any) -> Any:
 
 
 def _duplication(ctx: Any) -> Any:
-    return _call("harness.analysis.duplication", "duplication", ctx.sources())
+    # Exact search on the files whose fingerprints meet another's; the same result as on all.
+    prints = {path: payload["result"] for path, payload
+              in ctx.blob_results.get("duplication_prints", {}).items()
+              if payload["result"] is not None}
+    return _call("harness.analysis.duplication", "tree_duplication", prints, ctx.sources())
 
 
 def _hotspots(ctx: Any) -> Any:
@@ -212,8 +220,11 @@ for _analyser in (
     Analyser("classes", "blob", "harness.analysis.classes", _classes),
     Analyser("test_skips", "blob", "harness.analysis.test_skips", _test_skips,
              path_dependent=True),
+    Analyser("duplication_prints", "blob", "harness.analysis.duplication",
+             _duplication_prints, needs_ast=False),
     Analyser("modules", "tree", "harness.analysis.modules", _modules),
-    Analyser("duplication", "tree", "harness.analysis.duplication", _duplication),
+    Analyser("duplication", "tree", "harness.analysis.duplication", _duplication,
+             needs=("duplication_prints",)),
     Analyser("hotspots", "tree", "harness.analysis.solid", _hotspots,
              needs=("classes", "modules")),
     Analyser("history", "repo", "harness.analysis.history", _history),

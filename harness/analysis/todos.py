@@ -4,6 +4,9 @@ Only COMMENT tokens are read, so a marker inside a string literal is not a todo.
 ``ast`` cannot parse (Python 2, syntax errors) are tokenised up to the first tokenizer error
 and every comment before it still counts. Blame (author, author date, age) is joined later
 by the engine, only for files that have markers.
+
+Most files have no marker anywhere: then nothing is tokenised. Otherwise the comments come from
+the shared scan (``tokens.scan``), or from ``tokenize`` where the scan is not exact.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import tokenize
 from collections.abc import Mapping
 
 from harness.analysis.git import BlameLine
+from harness.analysis.tokens import scan
 
 VERSION = "1"
 MARKERS = ("TODO", "FIXME", "XXX", "HACK")
@@ -53,8 +57,12 @@ def scan_todos(source: str) -> list[dict]:
 
     ``text`` is the comment without its leading ``#`` and blanks; the first marker counts.
     """
+    # A marker in a comment's text is one in the source, with the same neighbours or a '#'.
+    if _MARKER.search(source) is None:
+        return []
+    found = scan(source)
+    comments = found.comments if found.exact else comment_tokens(source)[0]
     rows = []
-    comments, _ = comment_tokens(source)
     for line, comment in comments:
         text = comment.lstrip("#").strip()
         match = _MARKER.search(text)

@@ -382,3 +382,43 @@ def test_fat_interface_of_a_class():
     assert (row["path"], row["symbol"], row["line"]) == ("svc.py", "Service", 1)
     assert row["evidence"]["users"] == {"u1": 0.2, "u2": 0.1}
     assert row["score"] == pytest.approx(10 * (1 - 0.15))
+
+
+LAYOUT = '''\
+class Shape:
+    """Doc
+
+    more."""
+
+    x = (1,
+         # only a comment
+         2)
+
+    def area(self):
+        return \\
+            1
+# after the class
+'''
+
+
+def test_loc_counts_rows_with_code_tokens_only():
+    (row,) = metrics(LAYOUT)
+    assert (row["lineno"], row["endline"]) == (1, 12)
+    # Rows 1-4 (class, the docstring's rows, its blank one included), 6, 8, 10, 11, 12; not
+    # the blank rows 5 and 9 nor the comment-only row 7 inside the brackets.
+    assert row["loc"] == 9
+
+
+def test_class_inside_a_function_gets_its_wmc_and_a_module_without_classes_no_rows():
+    source = '''\
+def factory():
+    class Local:
+        def method(self, a):
+            if a:
+                return 1
+            return 0
+    return Local
+'''
+    (row,) = metrics(source)
+    assert (row["name"], row["methods"], row["wmc"], row["loc"]) == ("factory.Local", 1, 2, 5)
+    assert metrics("def f():\n    return 1\n") == []

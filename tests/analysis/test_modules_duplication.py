@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import ast
+import json
+import random
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from harness.analysis.duplication import duplication
+from harness.analysis.duplication import (
+    candidates,
+    duplication,
+    fingerprints,
+    token_record,
+    tokenise,
+    tokenise_record,
+    tree_duplication,
+)
 from harness.analysis.modules import module_graph, module_name, strongly_connected
 from harness.analysis.test_skips import BACKENDS, backend_skips
 from harness.errors import UsageError
@@ -319,3 +330,81 @@ def test_backend_skips():
         "not (keras.backend.backend() in ('jax', 'torch'))"
     )
     assert conditions[("test_body", 54)] == "not (K.backend() == 'jax')"
+
+
+# ---------------------------------------------------------------------------------------
+# duplication from per-file fingerprints (the engine's and trends' path)
+
+
+def _function(name: str, seed: int, lines: int = 14) -> str:
+    """A function of ``lines`` statements of 12 tokens each, distinct per seed."""
+    body = "".join(f"    acc = acc + data[{seed * 100 + i}] * {i} - bias\n" for i in range(lines))
+    return f"def {name}(data, bias):\n    acc = 0\n{body}    return acc\n"
+
+
+def _tree_equals_whole(sources: dict[str, str]) -> dict:
+    prints = {path: fingerprints(text) for path, text in sources.items()}
+    whole = duplication(sources)
+    assert tree_duplication(prints, sources) == whole
+    # Only the candidates' texts are read: the others may be absent.
+    chosen = candidates({path: payload["prints"] for path, payload in prints.items()})
+    assert tree_duplication(prints, {path: sources[path] for path in chosen}) == whole
+    return whole
+
+
+def test_tree_duplication_equals_the_whole_tree_search():
+    shared = _function("shared", 7)
+    sources = {
+        "a.py": "import os\n\n" + shared + _function("own_a", 1),
+        "b.py": _function("own_b", 2) + "\n\n" + shared,
+        "c.py": shared + "\n\n" + shared.replace("shared", "again"),  # twice in one file
+        "d.py": _function("own_d", 3),
+        "e.py": "X = 1\n",
+        "f.py": _function("own_f", 4) + "x = (\n",  # untokenisable tail
+    }
+    whole = _tree_equals_whole(sources)
+    # the largest block: four copies of the function from its '(' (the names differ in c)
+    assert [(o["path"], o["start"], o["end"]) for o in whole["blocks"][0]["occurrences"]] == [
+        ("a.py", 3, 19), ("b.py", 20, 36), ("c.py", 1, 17), ("c.py", 20, 36)]
+    # a 3-20 (into own_a's def line), b 20-36, c 1-36 but its two blank lines
+    assert whole["duplicated_lines"] == 18 + 17 + 34
+    prints = {path: fingerprints(text)["prints"] for path, text in sources.items()}
+    assert candidates(prints) == {"a.py", "b.py", "c.py"}
+    assert prints["e.py"] == []  # fewer than 100 tokens: no window, no fingerprint
+    assert fingerprints(sources["e.py"])["lines"] == 1
+    assert fingerprints(sources["a.py"])["lines"] == 1 + 17 + 17
+
+
+def test_every_planted_window_is_found_by_fingerprints():
+    """Winnowing guarantee: two copies of any window of 100 tokens share a fingerprint,
+    wherever the copy sits, so both files are candidates."""
+    rng = random.Random(6)
+    for trial in range(40):
+        words = [f"w{rng.randrange(60)}" for _ in range(100)]
+        planted = " ".join(words) + "\n"
+        left = "".join(f"v{trial}_{rng.randrange(10**6)} = {i}\n" for i in range(rng.randrange(40)))
+        right = "".join(f"u{trial}_{rng.randrange(10**6)}()\n" for i in range(rng.randrange(40)))
+        sources = {"x.py": left + planted + left, "y.py": right + planted}
+        prints = {path: fingerprints(text)["prints"] for path, text in sources.items()}
+        assert candidates(prints) == {"x.py", "y.py"}
+        _tree_equals_whole(sources)
+
+
+def test_token_records_tokenise_like_the_text():
+    text = 'def f(x):\n    """doc\n    more"""\n    return x + 1  # note\n' * 30
+    vocabulary: dict = {}
+    record = json.loads(json.dumps(token_record(text)))  # as stored in the cache
+    assert tokenise_record(record, vocabulary) == tokenise(text, vocabulary)
+    tokens = tokenise(text, {}).tokens
+    assert tokens[2] == (3, 1, 1)  # '(' at line 1; ids from 1 in order of first sight
+    assert tokens[6] == (7, 2, 3)  # the docstring spans lines 2-3
+    assert tokens[8] == (4, 4, 4)  # 'x' again, the same id; the comment is dropped
+    assert len(tokens) == 30 * 11
+
+
+def test_tree_duplication_on_this_repository_s_own_sources():
+    root = Path(__file__).resolve().parents[2]
+    sources = {str(p.relative_to(root)): p.read_text(encoding="utf-8")
+               for folder in ("harness", "tests") for p in sorted((root / folder).rglob("*.py"))}
+    assert len(sources) > 100
+    _tree_equals_whole(sources)

@@ -127,7 +127,7 @@ def test_all_has_one_row_per_first_parent_commit(repo, tmp_path):
     assert _figures(by_sha[repo.shas["c3"]]) == C3
     assert _figures(by_sha[repo.shas["merge"]]) == V3  # the merge brings d.py in
     assert _figures(by_sha[repo.shas["c5"]]) == C5
-    assert all(row["duplication_percent"] is None for row in result.commits)
+    assert [row["duplication_percent"] for row in result.commits] == [0.0] * 5
     assert result.tags == tags.tags
     # Only e.py is new along the line: every other version was analysed for the tags.
     assert result.stats.blobs_computed == 1
@@ -231,3 +231,81 @@ def test_analysis_document_has_trends_and_churn_hotspots(repo, tmp_path):
         ("pkg/b.py", 0.0208, 1), ("pkg/sub/c.py", 0.0208, 2)]
     assert spots[1]["evidence"]["commits"] == 2
     assert not any(h["kind"] == "churn-hotspot" for h in without["hotspots"])
+
+
+BLOCK = "".join(f"    total = total + values[{i}] * {i} - offset\n" for i in range(12))
+ONE = f"def one(values, offset):\n    total = 0\n{BLOCK}    return total\n"     # 15 code lines
+TWO = f"def two(values, offset):\n    total = 1\n{BLOCK}    return total\n"     # 15 code lines
+BROKEN_TWO = TWO.replace("- offset", "+ offset")  # no run of 100 equal tokens left
+
+
+@pytest.fixture(scope="module")
+def dup_repo(tmp_path_factory):
+    """c1 one + three; c2 two copies one's block; c3 two stops sharing, four copies one
+    whole; c4 one removed, two shares again (with four); c5 four renamed. Tag v2 at c2."""
+    builder = GitRepoBuilder(tmp_path_factory.mktemp("dup") / "repo")
+    steps = [({"one.py": ONE, "three.py": "X = 1\n"}, []),
+             ({"two.py": TWO}, []),
+             ({"two.py": BROKEN_TWO, "four.py": ONE}, []),
+             ({"two.py": TWO}, ["one.py"]),
+             ({"pkg/five.py": ONE}, ["four.py"])]
+    builder.shas = []
+    for number, (files, removed) in enumerate(steps, 1):
+        builder.write_files(files)
+        for path in removed:
+            os.remove(builder.root / path)
+        builder.shas.append(builder.commit(f"c{number}", date=_date(number)))
+        if number == 2:
+            builder.tag("v2")
+    return builder
+
+
+def test_duplication_at_every_commit_hand_computed(dup_repo, tmp_path):
+    with Store(tmp_path / "h.db") as store:
+        result = compute_trends(dup_repo.root, store=store, mode="all", jobs=1)
+        again = compute_trends(dup_repo.root, store=store, mode="all", jobs=1)
+    rows = result.commits
+    assert [row["commit"] for row in rows] == dup_repo.shas
+    # c2: one.py and two.py share 146 tokens (after 'total = 0|1'), lines 3-15 of each,
+    # 26 of 31 code lines; c3: four.py is a whole copy of one.py, 30 of 46; c4: two.py and
+    # four.py share the block again, 26 of 31; c5: the same files under another path.
+    assert [row["duplication_percent"] for row in rows] == [
+        0.0, round(100 * 26 / 31, 4), round(100 * 30 / 46, 4), round(100 * 26 / 31, 4),
+        round(100 * 26 / 31, 4)]
+    # one extra copy each: 10 minutes of debt, on top of nothing else here
+    assert [row["debt_minutes"] for row in rows] == [0, 10, 10, 10, 10]
+    assert [row["rating"] for row in rows] == ["A"] * 5
+    # one search per group of linked files: {one, two}, {one, four}, {two, four},
+    # {two, five}; c5 differs from c4 by a path only, which is a new group too
+    assert result.stats.duplication_computed == 4
+    assert result.tags == [{**rows[1], "tag": "v2"}]
+    assert again.commits == rows and again.stats.duplication_computed == 0
+
+
+def test_all_mode_duplication_equals_the_engine_at_every_commit(dup_repo, repo, tmp_path):
+    with Store(tmp_path / "h.db") as store:
+        for builder in (dup_repo, repo):
+            rows = compute_trends(builder.root, store=store, mode="all", jobs=1).commits
+            for row in rows:
+                document = analyse(builder.root, row["commit"], history=False, store=store,
+                                   jobs=1).document
+                assert row["duplication_percent"] == round(
+                    document["duplication"]["percent"], 4)
+                by_rule = document["debt"]["by_rule"]
+                # the per-file rules and the duplicated blocks are the whole debt here
+                assert row["debt_minutes"] == document["debt"]["minutes"] == sum(
+                    by_rule.get(rule, 0) for rule in by_rule)
+                assert row["sloc"] == document["summary"]["sloc"]
+
+
+def test_tags_and_all_walks_agree(dup_repo, tmp_path):
+    """Tags walked tree to tree (one diff-tree) equal the line walked commit by commit."""
+    clone = dup_repo.clone(tmp_path / "clone")
+    for number, sha in enumerate(dup_repo.shas, 1):
+        git(clone, "tag", "-f", f"t{number}", sha)
+    with Store(tmp_path / "tags.db") as store:
+        tags = compute_trends(clone, store=store, jobs=1).tags
+    with Store(tmp_path / "all.db") as store:
+        walked = compute_trends(clone, store=store, mode="all", jobs=1).commits
+    by_commit = {row["commit"]: {**row, "tag": None} for row in tags}  # v2 and t2: one
+    assert list(by_commit.values()) == [{**row, "tag": None} for row in walked]
