@@ -148,6 +148,11 @@ class Recorder:
             self.run_id = self.store.start_run("conformance", environment(backends, library),
                                                {"backends": backends, "library": library,
                                                 "device": device, "dtypes": dtypes})
+            from harness.conformance.runner import checkout_commit  # runner imports us
+            from harness.store import set_run_commit
+
+            if (sha := checkout_commit()) is not None:
+                set_run_commit(self.store, self.run_id, sha)
             os.environ[RUN_ENV] = str(self.run_id)
             os.environ[STORE_ENV] = str(path)
 

@@ -39,3 +39,20 @@ def test_conform_records_the_checked_out_commit(tmp_path: Path) -> None:
     with Store(store) as db:
         (run_id,) = db.conn.execute("SELECT id FROM runs").fetchone()
         assert run_commit(db, run_id) == head
+
+
+def test_plain_pytest_of_the_suite_records_the_commit_too(tmp_path: Path) -> None:
+    from harness.conformance import suite_files
+
+    repo = Repo(tmp_path / "r")
+    repo.write("a.py", "x = 1\n")
+    head = repo.commit("first")
+    store = tmp_path / "p.db"
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(suite_files.suites_dir()),
+                           "-p", "no:cacheprovider", "-q", "--backend", "numpy",
+                           "-k", "Dense-linear and forward", "--harness-store", str(store)],
+                          cwd=repo.root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    with Store(store) as db:
+        (run_id,) = db.conn.execute("SELECT id FROM runs").fetchone()
+        assert run_commit(db, run_id) == head
