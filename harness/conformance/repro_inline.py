@@ -6,8 +6,10 @@ parsing the module's source), then every module-level name it refers to, recursi
 and constants of the same module, definitions imported from other ``harness`` modules (inlined
 too) and third-party imports (kept as imports). Names are renamed where two modules define the
 same name or a module shadows a builtin (the NumPy backend's ``max``), so the copied code keeps
-Python's scoping exactly. ``source()`` renders the imports, then each module's statements in
-the order the modules import each other and, inside a module, in file order.
+Python's scoping exactly. A class is copied with only the members the copied code and the
+script's own code (``uses``) reach (``repro_classes``): a graph backend's ops object brings the
+few ops a script calls, not all of them. ``source()`` renders the imports, then each module's
+statements in the order the modules import each other and, inside a module, in file order.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from harness.conformance.repro_classes import ClassTable
+from harness.conformance.repro_members import Analyser
 from harness.conformance.repro_scopes import (
     InlineError,
     ModuleRef,
@@ -72,6 +76,23 @@ class Inliner:
         self.names: dict[tuple[str, str], str | ModuleRef] = {}  # (module, name) -> emitted
         self.owner: dict[str, object] = {}  # emitted name -> what it stands for
         self.imports: set[str] = set()  # import statements of third-party names
+        self.classes = ClassTable(self, lambda module, stmt, body: self._rewrite(
+            self.modules[module], stmt, body))
+
+    def module_info(self, name: str) -> _Module:
+        """The parsed source of module ``name`` (cached)."""
+        return _module_info_cached(self, name)
+
+    def emitted(self, name: str) -> tuple[str, str] | None:
+        """(module, name) of the copied definition the script calls ``name``, or None."""
+        return next((key for key, value in sorted(self.names.items()) if value == name), None)
+
+    def uses(self, code: str) -> None:
+        """Note the script's own ``code``, which calls copied definitions by their script
+        names: the class members it reaches are copied (``ops.matmul`` keeps ``matmul``)."""
+        analyser = Analyser(self.classes.env(None))
+        for stmt in ast.parse(code).body:
+            analyser.statement(stmt)
 
     def is_internal(self, module: str) -> bool:
         """True for a module whose definitions are copied rather than imported."""
@@ -181,9 +202,24 @@ class Inliner:
             self.names.setdefault((info.name, bound),
                                   self._claim(bound, (info.name, bound), prefix))
         info.included[index] = stmt  # placeholder while its dependencies resolve
-        info.included[index] = self._rewrite(info, copy.deepcopy(stmt))
+        self._add(info, index)
 
-    def _rewrite(self, info: _Module, stmt: ast.stmt) -> ast.stmt:
+    def _add(self, info: _Module, index: int) -> None:
+        """Copy statement ``index`` of ``info`` (a class: its header, members as reached)."""
+        stmt = info.body[index]
+        if isinstance(stmt, ast.ClassDef):
+            header = copy.copy(stmt)
+            header.body = []
+            info.included[index] = self._rewrite(info, header)
+            self.classes.register(info.name, index)
+        else:
+            info.included[index] = self._rewrite(info, copy.deepcopy(stmt))
+            Analyser(self.classes.env(info.name)).statement(stmt)
+
+    def _rewrite(self, info: _Module, stmt: ast.stmt,
+                 class_body: list[ast.stmt] | None = None) -> ast.stmt:
+        """``stmt`` with its module-level names resolved (a statement of ``class_body``
+        when given)."""
         def resolve(name: str) -> str | ModuleRef:
             return self._resolve(info.name, name)
 
@@ -191,7 +227,10 @@ class Inliner:
             info.depends.add(_defining(self, module, attr))
             return self.require(module, attr)
 
-        return Rewriter(resolve, resolve_attr, self.is_internal).visit(stmt)
+        rewriter = Rewriter(resolve, resolve_attr, self.is_internal)
+        if class_body is not None:
+            rewriter.scopes.append((bound_here(class_body), True))
+        return rewriter.visit(stmt)
 
     def _side_effects(self) -> bool:
         """Include module-level calls that set up included definitions (``defvjp(f, ...)``)
@@ -206,7 +245,7 @@ class Inliner:
                     continue
                 kinds = {self._kind(info, n) for n in globals_used(stmt)}
                 if "included" in kinds or kinds <= {"import", "builtin"}:
-                    info.included[index] = self._rewrite(info, copy.deepcopy(stmt))
+                    self._add(info, index)
                     added = True
         return added
 
@@ -229,15 +268,19 @@ class Inliner:
     # --- output --------------------------------------------------------------------------
     def source(self) -> str:
         """The imports and the inlined definitions, ready to paste into a script."""
+        self.classes.drain()
         while self._side_effects():
-            pass
+            self.classes.drain()
         parts = sorted(self.imports)
         for name in self._module_order():
             info = self.modules[name]
             parts.append(f"\n\n# --- from the reference library's {_short(name)} "
                          f"({len(info.included)} definitions)")
             for index in sorted(info.included):
-                parts.append("\n" + ast.unparse(ast.fix_missing_locations(info.included[index])))
+                stmt, note = info.included[index], ""
+                if isinstance(stmt, ast.ClassDef):
+                    stmt, note = self.classes.render(name, index, stmt)
+                parts.append("\n" + note + ast.unparse(ast.fix_missing_locations(stmt)))
         return "\n".join(parts) + "\n"
 
     def _module_order(self) -> list[str]:

@@ -6,11 +6,13 @@ pairs) and gets NumPy outputs, ``run_compiled`` for the compiled check and
 PyTorch) ``run_layer`` converts the data to tensors and calls the program; on a graph backend
 (PyTensor, Theano) it calls the program on symbolic inputs, compiles the graph with the
 framework's ``function`` and runs it, as dl-harness's ``compile`` does. The ops of a graph
-backend are methods of one object (``framework.ops``), copied into the script whole.
+backend are methods of one object (``framework.ops``); the script gets its class with only the
+methods the programs and these runners call (and what those reach).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from string import Template
 from types import ModuleType
@@ -164,18 +166,27 @@ def execution_of(module: Any) -> str:
 
 
 def graph_ops_name(inliner: Any, module: ModuleType) -> str:
-    """Copy a graph backend's ops object (``<backend>.framework.ops``) into the script; its
-    name there."""
+    """Copy a graph backend's ops object (``<backend>.framework.ops``) into the script, with
+    the members the graph runners use (``ops.out``, ``ops.fw.function``, ...); its name there."""
     name: str = inliner.require(f"{module.__name__}.framework", "ops")
+    uses = {chain for text in _TEMPLATES["graph"].values()
+            for chain in re.findall(r"\$ops((?:\.\w+)+)", text)}
+    inliner.uses("\n".join(f"{name}{chain}" for chain in sorted(uses)))
     return name
 
 
 def op_namer(inliner: Any, module: Any) -> Callable[[str], str]:
     """``name(op)``: what the script calls backend op ``op``, copying its source on first use
-    (one function per op on an eager backend; ``ops.<op>`` on a graph backend)."""
+    (one function per op on an eager backend; ``ops.<op>`` on a graph backend, which copies
+    that method of the ops object's class)."""
     if execution_of(module) == "graph":
         ops = graph_ops_name(inliner, module)
-        return lambda op: f"{ops}.{op}"
+
+        def graph_op(op: str) -> str:
+            inliner.uses(f"{ops}.{op}")
+            return f"{ops}.{op}"
+
+        return graph_op
     return lambda op: inliner.function(getattr(module, op), module.__name__)
 
 

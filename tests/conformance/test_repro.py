@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ from harness.store import Store
 
 HARNESS_IMPORT = re.compile(r"^\s*(import|from)\s+harness\b", re.MULTILINE)
 # runs a script with `import harness` made impossible, in isolated mode (no PYTHONPATH, no cwd)
+# a Dense script on a graph backend copies the few ops it reaches, not the whole ops class
+DENSE_GRAPH_LINES = 650
 RUNNER = ("import runpy, sys; sys.modules['harness'] = None; "
           "runpy.run_path(sys.argv[1], run_name='__main__')")
 
@@ -478,3 +481,158 @@ def test_theano_forward_script(tmp_path: Path) -> None:
     assert outside(ok.stdout, "forward[0]") == 0
     bad = run_standalone(tamper(text, "DATA['s0_e0'] = DATA['s0_e0'] * 1.01"), tmp_path)
     assert bad.returncode == 1 and outside(bad.stdout, "forward[0]") > 0
+
+
+CLASSY_A = """
+    import math
+
+    SCALE = 2.0
+    UNUSED_CONSTANT = [1, 2, 3]
+
+    def _double(x):
+        return x * SCALE
+
+    def _never(x):
+        return UNUSED_CONSTANT
+
+    class Engine:
+        \"\"\"An adapter.\"\"\"
+        name = "base"
+        label = "never read"
+
+        def run(self, x):
+            raise NotImplementedError
+
+        def spare(self, x):
+            return _never(x)
+
+    class FastEngine(Engine):
+        name = "fast"
+
+        def __init__(self, offset):
+            self.offset = offset
+            self.cache = {}  # state nothing kept reads
+
+        def run(self, x):
+            return math.sqrt(x) + self.offset
+
+        def purge(self):
+            self.cache.clear()
+
+    class Ops:
+        def __init__(self, engine: Engine):
+            self.engine = engine
+            self.calls = 0
+            self.history = []
+
+        def square(self, x):
+            self.calls += 1
+            return self._mul(x, x)
+
+        def _mul(self, a, b):
+            return _double(a * b) / SCALE
+
+        def root(self, x):
+            return self.engine.run(x)
+
+        def describe(self):
+            return self.engine.name
+
+        def unused(self, x):
+            self.history.append(x)
+
+    class MoreOps(Ops):
+        def square(self, x):  # an override: which one runs depends on the instance
+            return super().square(x) + 0.5
+
+    ops = MoreOps(FastEngine(1.0))
+"""
+
+CLASSY_B = """
+    class Bag:
+        def first(self):
+            return 1
+
+        def second(self):
+            return 2
+
+        def third(self):
+            return 3
+
+    def call_second(thing):
+        return thing.second()
+
+    def use():
+        return call_second(Bag())  # the Bag escapes into a function of unknown argument type
+
+    class Dyn:
+        def a(self):
+            return "a"
+
+        def b(self):
+            return "b"
+
+    def pick(name):
+        return getattr(Dyn(), name)()  # a member named at run time
+"""
+
+
+def _classy_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "reprocls").mkdir()
+    (tmp_path / "reprocls" / "__init__.py").write_text("")
+    (tmp_path / "reprocls" / "a.py").write_text(textwrap.dedent(CLASSY_A))
+    (tmp_path / "reprocls" / "b.py").write_text(textwrap.dedent(CLASSY_B))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_inliner_copies_only_the_members_a_script_reaches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _classy_package(tmp_path, monkeypatch)
+    inliner = Inliner({"main"}, internal=("reprocls",))
+    ops = inliner.require("reprocls.a", "ops")
+    inliner.uses(f"{ops}.square(3.0)\n{ops}.root(4.0)\n")
+    source = inliner.source()
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "inlined", "exec"), namespace)
+    # the override adds 0.5 to (3 * 3 * 2) / 2; the engine reached through the annotated
+    # attribute is the FastEngine: sqrt(4) + 1
+    assert namespace[ops].square(3.0) == 9.5 and namespace[ops].root(4.0) == 3.0
+    assert namespace[ops].calls == 1  # state a kept method reads stays in __init__
+    for reached in ("def square", "def _mul", "def run", "SCALE", "self.offset = offset"):
+        assert reached in source
+    assert source.count("def square") == 2  # the override and the method it calls
+    for dropped in ("def spare", "_never", "UNUSED_CONSTANT", "label", "def purge",
+                    "self.cache", "def describe", "def unused", "self.history"):
+        assert dropped not in source, dropped
+    assert "# Ops: the 3 of its 5 members this script uses" in source
+
+
+def test_inliner_keeps_members_of_escaping_and_dynamic_values(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _classy_package(tmp_path, monkeypatch)
+    inliner = Inliner({"main"}, internal=("reprocls",))
+    use = inliner.require("reprocls.b", "use")
+    pick = inliner.require("reprocls.b", "pick")
+    source = inliner.source()
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "inlined", "exec"), namespace)
+    assert namespace[use]() == 2
+    assert namespace[pick]("a") == "a" and namespace[pick]("b") == "b"
+    # an escaped Bag keeps what unknown receivers ask for (second), not every method
+    assert "def second" in source and "def first" not in source and "def third" not in source
+    assert "def a" in source and "def b" in source  # getattr(obj, name): copied whole
+
+
+def test_pytensor_dense_script_is_short_and_standalone(tmp_path: Path) -> None:
+    pytest.importorskip("pytensor")
+    text = reproduction("Dense-linear", backend="pytensor")
+    assert len(text.splitlines()) < DENSE_GRAPH_LINES
+    # ops the Dense program does not reach are left out of the ops class
+    for op in ("def conv(", "def rnn(", "def softmax(", "def einsum(", "def compile(",
+               "def value_and_grad(", "def max_pool("):
+        assert op not in text, op
+    ok = run_standalone(text, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "OK: within tolerance" in ok.stdout
+    bad = run_standalone(tamper(text, "DATA['s0_e0'][1, 2] += 0.01"), tmp_path)
+    assert bad.returncode == 1 and outside(bad.stdout, "forward[0]") == 1
