@@ -65,12 +65,15 @@ def built_layer(dtype, weight_keys):
     return layer
 
 
-def run(layer, dtype, keys, mask_key):
-    """The layer's eager outputs, as NumPy arrays."""
-    kwargs = {"training": TRAINING}
+def run(layer, dtype, keys, mask_key, training=None, rows=None):
+    """The layer's eager outputs on the arrays ``keys`` (``rows``: those samples only), as
+    NumPy arrays; ``training`` None: the case's own mode."""
+    pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+    kwargs = {"training": TRAINING if training is None else training}
     if mask_key is not None:  # layers without a mask argument refuse the keyword
-        kwargs["mask"] = mask_of(mask_key)
-    out = layer(arg(inputs(keys, dtype)), **kwargs)
+        kwargs["mask"] = keras.ops.convert_to_tensor(pick(DATA[mask_key]), dtype="bool")
+    xs = [tensor(pick(DATA[k]), dtype) for k in keys]
+    out = layer(arg(xs), **kwargs)
     return [as_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
 
 
@@ -260,6 +263,7 @@ import contextlib  # noqa: E402
 import inspect  # noqa: E402
 import io  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import traceback  # noqa: E402
 
 import keras  # noqa: E402
@@ -276,13 +280,15 @@ def render(rep: Any) -> str:
         helpers.append(MASK_HELPERS)
     if rep.check == "backward":
         helpers += [GRAD[rep.backend], GRADIENT_HELPERS]
+    helpers += rep.helpers
     steps = [f'def step_{n}():\n    """{label}"""\n' + textwrap.indent(body, "    ")
              for n, (label, body) in enumerate(rep.steps)]
     device = rep.keras_device if rep.device != "cpu" else None
     parts = [
         "#!/usr/bin/env python3", _header(rep), IMPORTS.format(backend=rep.backend),
         f"DTYPE = {rep.dtype!r}\nDEVICE = {device!r}\nTRAINING = {rep.case.training!r}\n"
-        f"MULTI_INPUT = {rep.case.multi_input!r}\nBUILD_INPUTS = {rep.build_inputs!r}\n",
+        f"MULTI_INPUT = {rep.case.multi_input!r}\nBUILD_INPUTS = {rep.build_inputs!r}\n"
+        + "".join(f"{name} = {value!r}\n" for name, value in rep.constants.items()),
         f"\ndef make_layer(dtype):\n    return {constructor(rep.case.layer, rep.config, 'dtype')}"
         "\n",
         *helpers,
