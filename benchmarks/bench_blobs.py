@@ -15,8 +15,10 @@ rounds per stage. ``--radon-raw`` also times ``radon.raw.analyze`` and one stand
 ``--check`` times nothing: it compares, on every blob read (``--limit 0``: all of them), the
 figures against their independent sources: raw counts against ``radon.raw.analyze`` (or its
 exception), comments and code lines against ``tokenize``, per-function CC, total CC and
-Halstead against radon's visitors, MI against ``radon.metrics.mi_visit``, and prints each
-mismatch and a count.
+Halstead against radon's visitors, MI against ``radon.metrics.mi_visit``, duplication
+fingerprints and token records against those read through ``tokenize`` (the previous
+implementation), and prints each mismatch and a count.
+
 """
 
 from __future__ import annotations
@@ -119,6 +121,12 @@ def mismatches(text: str) -> list[str]:
     from radon.visitors import ComplexityVisitor
 
     from harness.analysis.complexity import function_rows, module_metrics
+    from harness.analysis.duplication import (  # the tokenize readings: the reference
+        _fingerprints_by_tokenize,
+        _token_record_by_tokenize,
+        fingerprints,
+        token_record,
+    )
     from harness.analysis.raw_metrics import raw_metrics
     from harness.analysis.tokens import scan
 
@@ -141,6 +149,10 @@ def mismatches(text: str) -> list[str]:
         if rows != {row for row in range(1, text.count("\n") + 2)
                     if found.code_line_count(row, row)}:
             wrong.append("code lines")
+    if fingerprints(text) != _fingerprints_by_tokenize(text, 100):
+        wrong.append("fingerprints")
+    if token_record(text) != _token_record_by_tokenize(text):
+        wrong.append("token record")
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):

@@ -1,12 +1,14 @@
 """Token-based duplicated code, in the manner of SonarQube's CPD.
 
-Files are tokenised with :mod:`tokenize`; comments, blank lines, newlines and indentation
-tokens are dropped, every other token is kept with its exact text (identifiers are not
-normalised). Every window of ``min_tokens`` consecutive tokens is hashed with a rolling
-(Karp-Rabin) hash; equal windows are grouped, runs of groups that continue each other at
-every occurrence are merged into maximal blocks, and a block is reported when it spans at
-least ``min_lines`` lines at every occurrence. Duplicated lines are the code lines (lines
-holding a kept token) covered by any occurrence; percent = 100 * duplicated / total code lines.
+Files are tokenised as :mod:`tokenize` does (by ``code_tokens.code_tokens``, one regular
+expression and numpy, or by tokenize itself where that lexer declines); comments, blank
+lines, newlines and indentation tokens are dropped, every other token is kept with its exact
+text (identifiers are not normalised). Every window of ``min_tokens`` consecutive tokens is
+hashed with a rolling (Karp-Rabin) hash; equal windows are grouped, runs of groups that
+continue each other at every occurrence are merged into maximal blocks, and a block is
+reported when it spans at least ``min_lines`` lines at every occurrence. Duplicated lines
+are the code lines (lines holding a kept token) covered by any occurrence; percent = 100 *
+duplicated / total code lines.
 A file that cannot be fully tokenised contributes the tokens read before the error.
 
 Per file version, ``fingerprints`` keeps the code line count and a winnowed sample of
@@ -14,7 +16,9 @@ Per file version, ``fingerprints`` keeps the code line count and a winnowed samp
 occurrences of one window always share a selected hash, so the files holding a window that
 occurs twice are among the ``candidates`` (files with a hash held at two places of the
 tree). ``tree_duplication`` runs the exact search on the candidates only and adds the other
-files' line counts: the result equals ``duplication`` of the whole tree.
+files' line counts: the result equals ``duplication`` of the whole tree. The fingerprints'
+rolling hash and winnowing run in numpy and select exactly what the Python loops
+(``_rolling``, ``_winnow``, kept for the tokenize path) select.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from harness.analysis.code_tokens import code_tokens
 from harness.errors import UsageError
 
 _SKIPPED = {
@@ -43,6 +51,8 @@ MIN_LINES, MIN_TOKENS = 6, 100  # the engine's thresholds
 _GRAM = 60  # tokens per fingerprinted gram: longer grams link fewer unrelated files
 _PRINT_BITS = (1 << 40) - 1  # stored fingerprints: 40 bits keep payloads small
 _STABLE: dict[tuple[int, str], int] = {}  # token -> process-independent value
+_LIMB = (1 << 21) - 1  # a 32-bit value times a 21-bit limb, summed 60 times: below 2**59
+_LIMBS: dict[int, np.ndarray] = {}  # window width -> its powers of _BASE in limbs
 
 
 class TokenFile(NamedTuple):
@@ -81,6 +91,15 @@ def token_record(text: str) -> dict[str, list]:
     """The kept tokens of a source text as plain data, to store and tokenise again without
     the tokenizer: ``{"words": [[type, text], ...], "tokens": [word index, first line,
     last line - first line, ...]}`` (three numbers per token)."""
+    lexed = code_tokens(text)
+    if lexed is None:  # tokenize reads this text in a way the fast lexer does not
+        return _token_record_by_tokenize(text)
+    flat = np.column_stack([lexed.ids, lexed.first, lexed.last - lexed.first]).ravel()
+    return {"words": [list(word) for word in lexed.words], "tokens": flat.tolist()}
+
+
+def _token_record_by_tokenize(text: str) -> dict[str, list]:
+    """``token_record`` from a ``tokenize`` pass, for texts the fast lexer declines."""
     words: dict[tuple[int, str], int] = {}
     flat: list[int] = []
     for key, first, last in _token_stream(text):
@@ -129,11 +148,25 @@ def fingerprints(text: str, min_tokens: int = MIN_TOKENS) -> dict[str, Any]:
     """The per-file part of duplication: ``{"lines": code lines, "prints": [hash, ...]}``,
     the winnowed ``_GRAM``-token hashes that every window of ``min_tokens`` tokens of the
     file contains (in file order, one per selected position)."""
+    lexed = code_tokens(text)
+    if lexed is None:  # tokenize reads this text in a way the fast lexer does not
+        return _fingerprints_by_tokenize(text, min_tokens)
+    lines = _covered_rows(lexed.first, lexed.last)
+    gram = min(_GRAM, min_tokens)
+    if len(lexed.ids) < min_tokens:
+        return {"lines": lines, "prints": []}  # no window of min_tokens tokens at all
+    values = np.array([_stable_value(word) for word in lexed.words], dtype=np.int64)
+    grams = _rolling_array(values[lexed.ids], gram) & _PRINT_BITS
+    return {"lines": lines, "prints": _winnow_array(grams, min_tokens - gram + 1)}
+
+
+def _fingerprints_by_tokenize(text: str, min_tokens: int) -> dict[str, Any]:
+    """``fingerprints`` from a ``tokenize`` pass, for texts the fast lexer declines."""
     stream = list(_token_stream(text))
     lines = len(_code_lines([(0, first, last) for _, first, last in stream]))
     gram = min(_GRAM, min_tokens)
     if len(stream) < min_tokens:
-        return {"lines": lines, "prints": []}  # no window of min_tokens tokens at all
+        return {"lines": lines, "prints": []}
     values = [_stable_value(key) for key, _, _ in stream]
     grams = [value & _PRINT_BITS for value in _rolling(values, gram)]
     return {"lines": lines, "prints": _winnow(grams, min_tokens - gram + 1)}
@@ -219,6 +252,53 @@ def _winnow(hashes: list[int], window: int) -> list[int]:
             last = queue[0]
             selected.append(hashes[last])
     return selected
+
+
+def _covered_rows(first: np.ndarray, last: np.ndarray) -> int:
+    """How many rows lie in at least one of the spans ``first[i]..last[i]``."""
+    if not len(first):
+        return 0
+    size = int(last.max()) + 2
+    edges = np.bincount(first, minlength=size) - np.bincount(last + 1, minlength=size)
+    return int(np.count_nonzero(edges.cumsum()))
+
+
+def _powers(width: int) -> np.ndarray:
+    """``_BASE ** (width - 1 - j) % _MOD`` for j < width, split into 21-bit limbs: an array
+    of shape (width, 3) whose products with 32-bit values sum without overflow."""
+    found = _LIMBS.get(width)
+    if found is None:
+        powers = [pow(_BASE, width - 1 - j, _MOD) for j in range(width)]
+        found = _LIMBS[width] = np.array(
+            [[p & _LIMB, (p >> 21) & _LIMB, p >> 42] for p in powers], dtype=np.int64)
+    return found
+
+
+def _rolling_array(values: np.ndarray, width: int) -> np.ndarray:
+    """``_rolling`` of ``values`` (int64, each below 2**32) with numpy: every window's
+    polynomial is a dot product with the powers, modulo the Mersenne prime ``_MOD``."""
+    if len(values) < width:
+        return np.empty(0, dtype=np.int64)
+    sums = sliding_window_view(values, width) @ _powers(width)  # each sum below 2**59
+    low, middle, high = sums[:, 0], sums[:, 1], sums[:, 2]
+    # x * 2**21 and x * 2**42 modulo 2**61 - 1, as 2**61 is 1 modulo it
+    total = (low + (((middle & ((1 << 40) - 1)) << 21) + (middle >> 40))
+             + (((high & ((1 << 19) - 1)) << 42) + (high >> 19)))  # below 2**63
+    total = (total & _MOD) + (total >> 61)
+    return np.where(total >= _MOD, total - _MOD, total)
+
+
+def _winnow_array(hashes: np.ndarray, window: int) -> list[int]:
+    """``_winnow`` of ``hashes`` with numpy: the rightmost minimum of every window, each
+    selected position once."""
+    if len(hashes) < window:
+        return []
+    runs = sliding_window_view(hashes, window)[:, ::-1]  # reversed: argmin finds the rightmost
+    positions = np.arange(window - 1, len(hashes)) - runs.argmin(axis=1)
+    fresh = np.empty(len(positions), dtype=bool)
+    fresh[0] = True
+    np.not_equal(positions[1:], positions[:-1], out=fresh[1:])
+    return hashes[positions[fresh]].tolist()
 
 
 def _window_groups(files: Mapping[str, TokenFile]) -> list[list[tuple[str, int]]]:

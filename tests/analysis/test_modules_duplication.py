@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import ast
+import io
+import itertools
 import json
 import random
+import sysconfig
 import textwrap
+import tokenize
 from pathlib import Path
 
+import numpy as np
 import pytest
+import radon
 
+import harness
+from harness.analysis.code_tokens import code_tokens
 from harness.analysis.duplication import (
+    MIN_TOKENS,
+    _fingerprints_by_tokenize,
+    _rolling,
+    _rolling_array,
+    _token_record_by_tokenize,
+    _winnow,
+    _winnow_array,
     candidates,
     duplication,
     fingerprints,
@@ -20,6 +35,7 @@ from harness.analysis.duplication import (
     tree_duplication,
 )
 from harness.analysis.modules import module_graph, module_name, strongly_connected
+from harness.analysis.sources import decode_source
 from harness.analysis.test_skips import BACKENDS, backend_skips
 from harness.errors import UsageError
 
@@ -408,3 +424,156 @@ def test_tree_duplication_on_this_repository_s_own_sources():
                for folder in ("harness", "tests") for p in sorted((root / folder).rglob("*.py"))}
     assert len(sources) > 100
     _tree_equals_whole(sources)
+
+
+# ---------------------------------------------------------------------------------------
+# the fast lexer behind fingerprints and token records: tokenize's code tokens, or None
+
+_NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+             tokenize.DEDENT, tokenize.ENDMARKER}
+
+
+def _tokenize_reading(text: str) -> tuple[list[tuple[tuple[int, str], int, int]], bool]:
+    """((type, text), first row, last row) of tokenize's code tokens up to any error, and
+    whether an error token occurred."""
+    found, error = [], False
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            error = error or token.type == tokenize.ERRORTOKEN
+            if token.type not in _NOT_CODE:
+                found.append(((token.type, token.string), token.start[0], token.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return found, error
+
+
+def _lexed(text: str) -> list[tuple[tuple[int, str], int, int]] | None:
+    lexed = code_tokens(text)
+    if lexed is None:
+        return None
+    return [(lexed.words[i], first, last) for i, first, last
+            in zip(lexed.ids.tolist(), lexed.first.tolist(), lexed.last.tolist(), strict=True)]
+
+
+def _same_as_tokenize(text: str) -> bool:
+    """Assert the lexer equals tokenize where it answers, and fingerprints and token records
+    equal their tokenize readings either way; return whether the lexer answered."""
+    lexed = _lexed(text)
+    if lexed is not None:
+        assert lexed == _tokenize_reading(text)[0], text
+    assert fingerprints(text) == _fingerprints_by_tokenize(text, MIN_TOKENS)
+    assert fingerprints(text, 7) == _fingerprints_by_tokenize(text, 7)
+    assert token_record(text) == _token_record_by_tokenize(text)
+    return lexed is not None
+
+
+TRICKY = {
+    "f-strings, nested quotes": (
+        "a = f\"{x['k']}\" + f'{\"b\"!r:>{w}}' + rf\"\\{y}\" + F'''{d[\"k\"]} \"'''\n", True),
+    "prefixes, and names that are not prefixes": (
+        "s = rb'\\d' + Rb\"x\" + BR'y' + u'z' + ub'w' + rbx + f + fr''\n", True),
+    "empty and triple strings": ("a = '' + \"\" + '''''' + '''a\\\n''' + \"\"\"'\"\"\"\n", True),
+    "line continuations": ("x = 1 + \\\n    2\n\\\ny = 3 \\\n\n", True),
+    "non-ASCII names": ("café = naïve + 1\nπ = 3.14\nclass Ünï:\n    ß = π\n", True),
+    "numbers": ("x = 0x_ff + 1_000.5e-3j + .5 + 1if y else 0o7 + 0b1 + 00 + 1e5 + 1.\n", True),
+    "operators": ("a ...; b->c; (d := e); f **= g //= h @ i >>= j != k <= l << m\n", True),
+    "tabs to the same column": ("if x:\n\tif y:\n\t\tz = 1\n        w = 2\n", True),
+    "form feed in indentation": ("if a:\n    b\n\f    c\n\fd\n", True),
+    "comment and blank rows at any column": ("if a:\n    b\n  # c\n  \n    d\n", True),
+    "closing bracket too many, then any dedent": ("x = )\nif a:\n    b\n  c\n", True),
+    "bracket open at the end": ("x = (1,\n2", True),
+    "no newline at the end, trailing blanks": ("x = 1   ", True),
+    "indented first row": ("  x = 1\ny = 2\n", True),
+    "empty": ("", True),
+    "comments only": ("\n\n# only a comment\n   # another\n", True),
+    "CRLF": ("x = 1\r\nif x:\r\n    y = 2\r\n", False),
+    "unterminated string": ("x = 'abc\ny = 2\n", False),
+    "unterminated triple string": ('x = 1\ny = """abc\nz = 2\n', False),
+    "unterminated triple quotes that look like two strings": ('x = 1\ny = """abc" + 1\n', False),
+    "string continued by a backslash": ("x = 'ab\\\ncd'\ny = 2\n", False),
+    "error tokens": ("a = $b ? c!\n", False),
+    "a digit that is not ASCII": ("x = \u0663\n", False),
+    "a stray backslash": ("x = 1 \\ + 2\n", False),
+    "dedent to an unknown column": ("if x:\n        a\n    b\nc = 1\n", False),
+    "tabs against spaces": ("if x:\n\ta\n    b\n", False),
+}
+
+
+@pytest.mark.parametrize("name", list(TRICKY))
+def test_fast_lexer_equals_tokenize_on_tricky_sources(name):
+    text, answers = TRICKY[name]
+    assert _same_as_tokenize(text) == answers
+    # repeated (an odd number of times: triple quotes stay unpaired), windows of 100 tokens
+    assert _same_as_tokenize(text * 31) == answers
+
+
+def test_fast_lexer_rows_and_words_hand_computed():
+    lexed = code_tokens('def f(x):  # c\n    """doc\n    more"""\n    return x\n')
+    assert lexed is not None
+    assert lexed.words == [(tokenize.NAME, "def"), (tokenize.NAME, "f"), (tokenize.OP, "("),
+                           (tokenize.NAME, "x"), (tokenize.OP, ")"), (tokenize.OP, ":"),
+                           (tokenize.STRING, '"""doc\n    more"""'), (tokenize.NAME, "return")]
+    assert lexed.ids.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 3]
+    assert lexed.first.tolist() == [1, 1, 1, 1, 1, 1, 2, 4, 4]
+    assert lexed.last.tolist() == [1, 1, 1, 1, 1, 1, 3, 4, 4]
+    assert fingerprints('def f(x):  # c\n    """doc\n    more"""\n    return x\n')["lines"] == 4
+
+
+def test_every_short_operator_run_lexes_as_tokenize():
+    """Runs of up to three operator characters between two names: tokenize's longest
+    operator match, or an error token where the lexer must decline."""
+    alphabet = "=:*/<>-+%&|^@!~.,;()[]{}"
+    declined = 0
+    for length in (1, 2, 3):
+        for run in itertools.product(alphabet, repeat=length):
+            text = f"a{''.join(run)}b\n"
+            lexed = _lexed(text)
+            reading, error = _tokenize_reading(text)
+            if lexed is None:
+                declined += 1
+                assert error or "(" in text or "[" in text or "{" in text, text
+            else:
+                assert lexed == reading, text
+    assert declined < 2000  # '!' alone and bracket runs that dedent oddly
+
+
+def _corpus_texts() -> list[tuple[str, str]]:
+    """(name, text): the corpus of test_raw_metrics (standard-library modules up to 30 kB,
+    the radon package, this harness)."""
+    stdlib = sorted(p for p in Path(sysconfig.get_paths()["stdlib"]).glob("*.py")
+                    if p.stat().st_size <= 30_000)
+    packages = [Path(radon.__file__).parent, Path(harness.__file__).parent]
+    paths = stdlib + [p for root in packages for p in sorted(root.rglob("*.py"))]
+    texts = [(str(path), decode_source(path.read_bytes()).text) for path in paths]
+    return [(name, text) for name, text in texts if text is not None]
+
+
+def test_fast_lexer_equals_tokenize_on_the_corpus():
+    corpus = _corpus_texts()
+    assert len(corpus) > 300
+    answered = sum(_same_as_tokenize(text) for _, text in corpus)
+    assert answered >= len(corpus) - 3
+
+
+def test_vectorised_rolling_and_winnowing_equal_their_definitions():
+    rng = random.Random(61)
+    for _ in range(30):
+        width, window = rng.choice([(1, 1), (3, 5), (60, 41), (60, 1)])
+        top = rng.choice([3, 1 << 32])  # few values: ties; any 32-bit crc: large sums
+        values = [rng.randrange(top) for _ in range(rng.randrange(width, 400))]
+        rolled = _rolling_array(np.array(values, dtype=np.int64), width).tolist()
+        assert rolled == _rolling(values, width)
+        for start in (0, len(rolled) - 1):  # the polynomial itself, with Python integers
+            expected = sum(v * 1_000_003 ** (width - 1 - j)
+                           for j, v in enumerate(values[start:start + width]))
+            assert rolled[start] == expected % ((1 << 61) - 1)
+        grams = [value % top for value in rolled]  # small range: many equal minima
+        chosen, positions = [], []
+        for start in range(len(grams) - window + 1):
+            run = grams[start:start + window]
+            position = start + max(i for i, v in enumerate(run) if v == min(run))
+            if not positions or positions[-1] != position:
+                positions.append(position)
+                chosen.append(grams[position])
+        assert _winnow_array(np.array(grams, dtype=np.int64), window) == chosen
+        assert _winnow(grams, window) == chosen
