@@ -18,24 +18,11 @@ import sys
 
 import numpy as np
 import pytest
+from kerasenv import keras_backend
 
 from harness.conformance import cases, data
 
-
-def _keras_backend() -> str | None:
-    loaded = sys.modules.get("keras")
-    if loaded is not None:
-        return loaded.backend.backend()
-    wanted = os.environ.get("KERAS_BACKEND")
-    if wanted:
-        return wanted
-    for name in ("jax", "tensorflow", "torch"):
-        if importlib.util.find_spec(name) is not None:
-            return name
-    return None
-
-
-BACKEND = _keras_backend()
+BACKEND = keras_backend()
 if BACKEND is None or importlib.util.find_spec("keras") is None:
     pytest.skip("needs keras and one of jax, tensorflow, torch", allow_module_level=True)
 os.environ.setdefault("KERAS_BACKEND", BACKEND)

@@ -16,27 +16,14 @@ import textwrap
 
 import numpy as np
 import pytest
+from kerasenv import keras_backend
 
 from harness.conformance import cases, data
 from harness.conformance.compare import compare
 from harness.conformance.tolerances import lookup
 from harness.errors import UsageError
 
-
-def _keras_backend() -> str | None:
-    wanted = os.environ.get("KERAS_BACKEND")
-    if wanted:
-        return wanted
-    loaded = sys.modules.get("keras")
-    if loaded is not None:
-        return loaded.backend.backend()
-    for name in ("jax", "tensorflow", "torch"):
-        if importlib.util.find_spec(name) is not None:
-            return name
-    return None
-
-
-BACKEND = _keras_backend()
+BACKEND = keras_backend()
 if BACKEND is None or importlib.util.find_spec("keras") is None:
     pytest.skip("needs keras and one of jax, tensorflow, torch", allow_module_level=True)
 os.environ.setdefault("KERAS_BACKEND", BACKEND)  # before Keras is first imported

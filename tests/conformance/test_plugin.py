@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -158,3 +159,50 @@ def test_each_context_gets_an_empty_scratch_folder_and_spares_are_reused(tmp_pat
     second.close()
     third.close()
     assert checks.Context(case, "forward", target, "float32")._scratch is None  # lazily
+
+
+_PROBE = """
+import json, logging, sys
+import pytest
+from harness.config import Settings
+from harness.conformance import runner
+
+quiet = logging.getLogger("probe.quiet")  # like torch's loggers: records do not reach root
+quiet.propagate = False
+seen = {}
+
+class Noisy:
+    def __del__(self):
+        raise ValueError("probe-unraisable")
+
+class Probe:
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        seen["plugins"] = [n for n in ("logging-plugin", "unraisableexception")
+                           if config.pluginmanager.has_plugin(n)]
+
+    def pytest_runtest_call(self, item):
+        seen["handlers"] = seen.get("handlers", 0) + len(quiet.handlers)
+        # without those plugins a log record and an unraisable exception still fail nothing
+        logging.getLogger("probe.loud").warning("probe-log-record")
+        Noisy()  # dies at once: its __del__ raises
+
+args = runner.pytest_args(["numpy"], Settings(store=sys.argv[1]), "Dense-linear and forward",
+                          "0", "none")
+rc = pytest.main(args, plugins=[Probe()])
+print(json.dumps({"rc": int(rc), **seen}))
+"""
+
+
+def test_the_suite_runs_without_log_capture_or_unraisable_collection(tmp_path):
+    # pytest's log capture attached a handler to every non-propagating logger at each phase
+    # of each item (a second of a torch run); its report is unseen without a terminal
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(tmp_path / "p.db")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["rc"] == 0
+    assert seen["plugins"] == []  # neither plugin was registered
+    assert seen["handlers"] == 0  # the quiet logger was left alone during the item
+    recorded = rows(tmp_path / "p.db")
+    assert [(r[1], r[2], r[3]) for r in recorded] == [("Dense-linear", "forward", "passed")]

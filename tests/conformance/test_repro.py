@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from standalone import run_standalone
 
 from harness.cli import main
 from harness.conformance import data, expected
@@ -23,20 +23,9 @@ from harness.reference import backend as K
 from harness.reference.layers.core import Dense
 from harness.store import Store
 
-HARNESS_IMPORT = re.compile(r"^\s*(import|from)\s+harness\b", re.MULTILINE)
-# runs a script with `import harness` made impossible, in isolated mode (no PYTHONPATH, no cwd)
 # a Dense script on a graph backend copies the few ops it reaches, not the whole ops class
 DENSE_GRAPH_LINES = 650
-RUNNER = ("import runpy, sys; sys.modules['harness'] = None; "
-          "runpy.run_path(sys.argv[1], run_name='__main__')")
 
-
-def run_standalone(text: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    assert not HARNESS_IMPORT.search(text)
-    path = folder / "repro.py"
-    path.write_text(text, encoding="utf-8")
-    return subprocess.run([sys.executable, "-I", "-c", RUNNER, str(path)], capture_output=True,
-                          text=True, cwd=folder, timeout=300)
 
 
 def load_script(text: str, folder: Path, name: str):  # type: ignore[no-untyped-def]

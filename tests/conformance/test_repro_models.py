@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from standalone import RUNNER, run_standalone
 
 from harness.cli import main
 from harness.conformance import data, repro
@@ -19,19 +20,8 @@ from harness.conformance.repro_models import limitation, reproduction
 from harness.conformance.targets import make_target
 from harness.errors import UsageError
 
-HARNESS_IMPORT = re.compile(r"^\s*(import|from)\s+harness\b", re.MULTILINE)
-# isolated mode (no PYTHONPATH, no cwd on the path) and `import harness` made impossible
-RUNNER = ("import runpy, sys; sys.modules['harness'] = None; "
-          "runpy.run_path(sys.argv[1], run_name='__main__')")
 NUMBER = r"-?\d+\.\d*(?:e[-+]?\d+)?"
 
-
-def run_standalone(text: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    assert not HARNESS_IMPORT.search(text)
-    path = folder / "repro.py"
-    path.write_text(text, encoding="utf-8")
-    return subprocess.run([sys.executable, "-I", "-c", RUNNER, str(path)], capture_output=True,
-                          text=True, cwd=folder, timeout=300)
 
 
 def perturb(text: str, name: str, delta: float = 0.5) -> str:
