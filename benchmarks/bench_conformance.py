@@ -8,6 +8,7 @@ points, *oracle*; inside the harness's input generation (``data.inputs``, ``weig
 draws its sample input and weights). Bookkeeping is everything that is not backend or oracle,
 split into the store writes, the check code around the target and the oracle (inputs,
 comparisons), and the rest: pytest's session and per-item protocol with the plugin's hooks.
+Garbage collection is timed too and shown by the column it interrupted (it stays there).
 Goal: bookkeeping <= 10% of wall time.
 
     python benchmarks/bench_conformance.py [--backend numpy] [--warm] [--floor]
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import inspect
 import os
 import tempfile
@@ -40,6 +42,20 @@ BUCKETS = ("backend", "oracle", "inputs", "store", "test")
 TIMERS = dict.fromkeys(BUCKETS, 0.0)  # wall seconds
 CPU = dict.fromkeys(BUCKETS, 0.0)  # CPU seconds of this process
 _stack: list[list[Any]] = []  # [bucket, wall and CPU start of its current stretch]
+
+
+GC: dict[str, float] = {}  # wall seconds of garbage collection, by the column it interrupted
+_gc_start: list[float] = [0.0]
+
+
+def _gc_timer(phase: str, info: dict[str, int]) -> None:
+    """gc callback: add each collection's time to the column running when it started (a
+    collection frees every generation's garbage, whoever allocated it)."""
+    if phase == "start":
+        _gc_start[0] = time.perf_counter()
+        return
+    column = _stack[-1][0] if _stack else "pytest + plugin"
+    GC[column] = GC.get(column, 0.0) + time.perf_counter() - _gc_start[0]
 
 
 def _charge(bucket: str, since: list[Any]) -> tuple[float, float]:
@@ -105,6 +121,7 @@ def run_suite(backend: str, store: Path, empty_body: bool = False) -> tuple[floa
     args = runner.pytest_args([backend], Settings(store=str(store)), None, "0", "none")
     for key in BUCKETS:
         TIMERS[key] = CPU[key] = 0.0
+    GC.clear()
     expected._cache.clear()  # measure the store's cache, not this process's memory
     data.clear_cache()  # and generate this run's inputs
     plugins: list[Any] = [] if _autoloaded() else [plugin]
@@ -157,6 +174,8 @@ def report(backend: str, label: str, wall: float, cpu: float) -> None:
     verdict = "meets" if share <= 0.10 else "misses"
     print(f"bookkeeping / wall = {share:.1%} ({verdict} the <= 10% goal); by CPU time "
           f"{split(CPU, cpu)[2][1] / cpu:.1%}")
+    print(f"garbage collection {sum(GC.values()):.2f} s wall, within the columns: "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(GC.items(), key=lambda kv: -kv[1])))
 
 
 def main() -> None:
@@ -167,6 +186,7 @@ def main() -> None:
                         help="also time the items with an empty test body")
     options = parser.parse_args()
     instrument()
+    gc.callbacks.append(_gc_timer)
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "bench.db"
         wall, cpu = run_suite(options.backend, store)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 import textwrap
 from typing import Any
 
@@ -257,7 +258,7 @@ IMPORTS = """from __future__ import annotations
 import os
 
 os.environ["KERAS_BACKEND"] = {backend!r}  # before Keras is imported: it binds its backend then
-
+{x64}
 import base64  # noqa: E402
 import contextlib  # noqa: E402
 import inspect  # noqa: E402
@@ -269,6 +270,17 @@ import traceback  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 """
+
+
+def _jax_x64(backend: str) -> str:
+    """Lines turning on 64-bit JAX when the process that ran the check had it on (another
+    library in that process, such as the reference library's JAX backend, may have set it, and
+    Keras on JAX then computes float64 for real); empty otherwise."""
+    jax = sys.modules.get("jax")
+    if backend != "jax" or jax is None or not jax.config.jax_enable_x64:
+        return ""
+    return ('import jax  # noqa: E402\n\n'
+            'jax.config.update("jax_enable_x64", True)  # as in the run this reproduces\n')
 
 
 def render(rep: Any) -> str:
@@ -285,7 +297,8 @@ def render(rep: Any) -> str:
              for n, (label, body) in enumerate(rep.steps)]
     device = rep.keras_device if rep.device != "cpu" else None
     parts = [
-        "#!/usr/bin/env python3", _header(rep), IMPORTS.format(backend=rep.backend),
+        "#!/usr/bin/env python3", _header(rep),
+        IMPORTS.format(backend=rep.backend, x64=_jax_x64(rep.backend)),
         f"DTYPE = {rep.dtype!r}\nDEVICE = {device!r}\nTRAINING = {rep.case.training!r}\n"
         f"MULTI_INPUT = {rep.case.multi_input!r}\nBUILD_INPUTS = {rep.build_inputs!r}\n"
         + "".join(f"{name} = {value!r}\n" for name, value in rep.constants.items()),

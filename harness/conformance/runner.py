@@ -68,6 +68,12 @@ def pytest_args(backends: list[str], settings: Settings, select: str | None,
         args += ["--harness-timeout", str(settings.case_timeout_s)]
     # our own progress and matrix replace pytest's terminal output
     args += ["-p", "no:terminal"]
+    # Without a terminal report pytest's log capture is never shown, yet it attaches its
+    # handler to every non-propagating logger at each phase of every item (torch has ~50:
+    # about a second of a torch run). Its unraisable-exception report is unseen too, and
+    # costs full garbage collections of the frameworks' heaps at session end. Without them,
+    # Python's default handler and hook write to stderr (held by pytest's output capture).
+    args += ["-p", "no:logging", "-p", "no:unraisableexception"]
     return args
 
 

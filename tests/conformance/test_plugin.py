@@ -51,7 +51,8 @@ def test_tests_outside_the_suite_record_nothing(tmp_path):
 
 def test_xfail_rules_mark_items_and_an_unexpected_pass_is_xpassed(tmp_path):
     rules = suite_files.load_xfails("numpy")
-    assert rules == []  # NumPy has no known differences
+    # the reference library on NumPy has no known differences; Keras's numpy backend has some
+    assert rules and all(rule.get("library") == "keras" for rule in rules)
     fake = [{"case": "Dense-lin*", "check": "forward", "reason": "upstream bug #1"}]
     assert suite_files.match_xfail(fake, case="Dense-linear", check="forward",
                                    dtype="float32", library="reference",
