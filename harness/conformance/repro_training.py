@@ -23,10 +23,10 @@ import numpy as np
 from harness.conformance import data
 from harness.conformance.cases import ModelCase, plain_config
 from harness.conformance.checks.training import (
-    _flatten,
-    _oracle_trajectory,
+    flatten_weights,
     model_data,
     model_weight_shapes,
+    oracle_trajectory,
 )
 from harness.conformance.repro_models import (
     Session,
@@ -112,12 +112,12 @@ def _record(session: Session, case: ModelCase, check: str, backend: str, device:
     shapes = model_weight_shapes(case)
     weights = data.weights(case.id, shapes, [f"w{i}" for i in range(len(shapes))], "float32")
     x, y = model_data(case)
-    model, optimizer, loss = target._training_setup(case, weights)
+    model, optimizer, loss = target.training_setup(case, weights)
     trainable = list(model.trainable_weights)
     if [id(v) for v in trainable] != [id(v) for v in model.weights]:
         raise UsageError(f"case {case.id!r} has non-trainable weights; training scripts "
                          "replay models whose weights are all trainable")
-    batches = list(target._batches(case, x, y))
+    batches = list(target.batches(case, x, y))
     arrays: dict[str, np.ndarray] = {}
     for step, (xb, yb) in enumerate(batches):
         arrays[f"x{step}"], arrays[f"y{step}"] = xb, yb
@@ -142,10 +142,10 @@ def _record(session: Session, case: ModelCase, check: str, backend: str, device:
     first = [K.convert_to_tensor(a) for a in batches[0]]
     _, grads0 = K.value_and_grad(lambda ws: loss_of(ws, *first), ws0)
     update = _record_update(session, optimizer, trainable, slots, ws0, grads0)
-    oracle = _oracle_trajectory(case, weights, x, y)
+    oracle = oracle_trajectory(case, weights, x, y)
     return Training(case, check, backend, device, session, programs, shards, update, arrays,
                     [v.name for v in trainable], [str(v.dtype) for v in slots],
-                    [float(v) for v in oracle["losses"]], _flatten(oracle["weights"]),
+                    [float(v) for v in oracle["losses"]], flatten_weights(oracle["weights"]),
                     lookup("float32", "training", case),
                     _devices(target, devices) if check == "data_parallel" else None, result)
 

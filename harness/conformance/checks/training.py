@@ -47,8 +47,10 @@ def model_data(case: ModelCase) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _oracle_trajectory(case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
-                       y: np.ndarray) -> dict[str, Any]:
+def oracle_trajectory(case: ModelCase, weights: list[np.ndarray], x: np.ndarray,
+                      y: np.ndarray) -> dict[str, Any]:
+    """The oracle's float64 trajectory of the case from ``weights``: ``{"losses", "weights"}``
+    (the loss before every step and the final weights, per layer)."""
     from harness.conformance.oracle.training import trajectory
 
     layers = [(name, plain_config(cfg)) for name, cfg in case.layers]
@@ -63,7 +65,8 @@ def _oracle_trajectory(case: ModelCase, weights: list[np.ndarray], x: np.ndarray
                       optimizer_config=plain_config(case.optimizer_config))
 
 
-def _flatten(weights: Any) -> list[np.ndarray]:
+def flatten_weights(weights: Any) -> list[np.ndarray]:
+    """Weights nested one level per layer (or flat) as one flat list of float64 arrays."""
     flat: list[np.ndarray] = []
     for w in weights:
         if isinstance(w, (list, tuple)):
@@ -82,11 +85,12 @@ def check_training(ctx: Context) -> CheckResult:
     weights = data.weights(case.id, shapes, [f"w{i}" for i in range(len(shapes))], "float32")
     x, y = model_data(case)
     got = ctx.target.train(case, weights, x, y)
-    want = _oracle_trajectory(case, weights, x, y)
+    want = oracle_trajectory(case, weights, x, y)
     tol = ctx.tol("training", "float32")
     return CheckResult.from_comparisons([
         compare(np.asarray(got["losses"]), np.asarray(want["losses"]), tol, "losses"),
-        compare(_flatten(got["weights"]), _flatten(want["weights"]), tol, "final weights"),
+        compare(flatten_weights(got["weights"]), flatten_weights(want["weights"]), tol,
+                "final weights"),
     ], tol)
 
 
@@ -113,7 +117,7 @@ def check_data_parallel(ctx: Context) -> CheckResult:
     tol = ctx.tol("training", "float32")
     how = parallel.get("mechanism") or f"{ctx.target.library}'s per-device loop"
     result = CheckResult.from_comparisons(
-        [compare(_flatten(parallel["weights"]), _flatten(single["weights"]), tol,
+        [compare(flatten_weights(parallel["weights"]), flatten_weights(single["weights"]), tol,
                  f"weights after data-parallel training on {', '.join(seen[:wanted])}")], tol)
     # which machinery ran is part of the verdict, passed or not
     result.message = f"{how}: {result.message}" if result.message else f"ran {how}"

@@ -114,7 +114,7 @@ def _steps(target: ReferenceTarget, case: ModelCase, x: np.ndarray, y: np.ndarra
            parts: int, reduction: str
            ) -> Iterator[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]]:
     """Per step: the x shards, the y shards and the per-sample weights of every replica."""
-    for xb, yb in target._batches(case, x, y):
+    for xb, yb in target.batches(case, x, y):
         sizes = shard_sizes(len(xb), parts)
         yield split(xb, sizes), split(yb, sizes), sample_weights(sizes, reduction)
 
@@ -152,7 +152,7 @@ def train_tensorflow(target: ReferenceTarget, case: ModelCase, weights: list[np.
     from harness.reference.backend.tensorflow import devices as tf_devices
 
     K = target.K
-    model, optimizer, loss_fn = target._training_setup(case, weights)
+    model, optimizer, loss_fn = target.training_setup(case, weights)
     trainable = list(model.trainable_weights)
     objective = weighted_objective(model, loss_fn, trainable)
     strategy = _mirrored_strategy(tuple(
@@ -218,7 +218,7 @@ def train_jax(target: ReferenceTarget, case: ModelCase, weights: list[np.ndarray
     seen = jax.devices(platform)
     mesh = Mesh(np.array([seen[_device_index(d, platform)] for d in device_names]),
                 ("replica",))
-    model, optimizer, loss_fn = target._training_setup(case, weights)
+    model, optimizer, loss_fn = target.training_setup(case, weights)
     trainable = list(model.trainable_weights)
     objective = weighted_objective(model, loss_fn, trainable)
 

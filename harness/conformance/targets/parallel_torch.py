@@ -69,7 +69,7 @@ def _rank_weights(rank: int, world: int, job: Job) -> list[np.ndarray]:
 
     target = ReferenceTarget("torch")
     K = target.K
-    model, optimizer, loss_fn = target._training_setup(job.case, job.weights)
+    model, optimizer, loss_fn = target.training_setup(job.case, job.weights)
     trainable = list(model.trainable_weights)
     objective = parallel.weighted_objective(model, loss_fn, trainable)
     for xs, ys, ws in parallel._steps(target, job.case, job.x, job.y, world, job.reduction):

@@ -254,8 +254,8 @@ class ReferenceTarget:
         return True
 
     # --- training and losses ---------------------------------------------------------
-    def _training_setup(self, case: ModelCase, weights: list[np.ndarray]) -> tuple[Any, Any,
-                                                                                   Any]:
+    def training_setup(self, case: ModelCase, weights: list[np.ndarray]
+                       ) -> tuple[Any, Any, Any]:
         """(model with the case's weights, optimizer, loss function) for a model case."""
         from harness.reference import layers, losses, models, optimizers
 
@@ -273,8 +273,8 @@ class ReferenceTarget:
         return model, optimizer, loss_fn
 
     @staticmethod
-    def _batches(case: ModelCase, x: np.ndarray, y: np.ndarray
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def batches(case: ModelCase, x: np.ndarray, y: np.ndarray
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The (x, y) batch of every step: consecutive batches, wrapping around."""
         batch = case.batch_size or x.shape[0]
         n_batches = -(-x.shape[0] // batch)
@@ -286,9 +286,9 @@ class ReferenceTarget:
     def train(self, case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
               ) -> dict[str, Any]:
         """Train the case's model from ``weights``; losses before each step, final weights."""
-        model, optimizer, loss_fn = self._training_setup(case, weights)
+        model, optimizer, loss_fn = self.training_setup(case, weights)
         model.compile(optimizer=optimizer, loss=loss_fn)
-        history = [float(model.train_on_batch(xb, yb)) for xb, yb in self._batches(case, x, y)]
+        history = [float(model.train_on_batch(xb, yb)) for xb, yb in self.batches(case, x, y)]
         return {"losses": history, "weights": [np.asarray(w, np.float64)
                                                 for w in model.get_weights()]}
 
