@@ -3,6 +3,7 @@ unimportable (isolated mode: no PYTHONPATH, no cwd on the path, and the name blo
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -20,3 +21,18 @@ def run_standalone(text: str, folder: Path) -> subprocess.CompletedProcess[str]:
     path.write_text(text, encoding="utf-8")
     return subprocess.run([sys.executable, "-I", "-c", RUNNER, str(path)], capture_output=True,
                           text=True, cwd=folder, timeout=300)
+
+
+def load_script(text: str, folder: Path, name: str):  # type: ignore[no-untyped-def]
+    """Import ``text`` as module ``name`` (written to ``folder``) without running its main."""
+    path = folder / f"{name}.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as for any import: dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module

@@ -36,6 +36,7 @@ from harness.conformance.repro_builder import (
     edge_scenarios,
     forward_scenarios,
     gradient_scenarios,
+    requested_layer_case,
     shape_scenarios,
 )
 from harness.conformance.repro_checks import (
@@ -120,13 +121,7 @@ def build(case_id: str, check: str = "forward", backend: str = "numpy",
     Returns a ``Reproduction``; UsageError for an unknown case, a check the case lacks or
     that no script reproduces, an unknown dtype, or a backend not installed here.
     """
-    case = _layer_case(case_id)
-    if check not in case.checks:
-        raise UsageError(f"case {case_id!r} has no {check!r} check "
-                         f"(it has: {', '.join(case.checks)})")
-    if check not in SUPPORTED_CHECKS:
-        raise UsageError(f"no standalone reproduction for the {check!r} check "
-                         f"(supported: {', '.join(SUPPORTED_CHECKS)})")
+    case = requested_layer_case(case_id, check, SUPPORTED_CHECKS)
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
     if case.layer == "Dropout" and case.training and check != "shape":

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from harness.conformance import data, expected
-from harness.conformance.cases import Case
+from harness.conformance.cases import Case, get
 from harness.conformance.repro_trace import Program, Recorder
 from harness.conformance.targets import Built
 from harness.conformance.tolerances import Tol, lookup
+from harness.errors import UsageError
 
 
 @dataclass
@@ -207,3 +208,23 @@ def gradient_scenarios(b: Builder) -> list[Scenario]:
     return [b.scenario("backward", "gradients", program, keys, dtypes, mask_key, expected=want,
                        tol=b.tol("backward"), cotangents=cot_keys, wrt=wrt,
                        trainable=trainable, grad_labels=labels)]
+
+
+def requested_layer_case(case_id: str, check: str, supported: tuple[str, ...] | list[str],
+                         scripts: str = "standalone reproduction") -> Case:
+    """The layer case ``case_id`` for a script of ``check``; UsageError (one line) for an
+    unknown case, a model case, a check the case lacks, or a check outside ``supported``
+    (``scripts`` names the kind of script in that message)."""
+    try:
+        case = get(case_id)
+    except KeyError:
+        raise UsageError(f"unknown conformance case {case_id!r}") from None
+    if not isinstance(case, Case):
+        raise UsageError(f"case {case_id!r} trains a model; only layer cases have reproductions")
+    if check not in case.checks:
+        raise UsageError(f"case {case_id!r} has no {check!r} check "
+                         f"(it has: {', '.join(case.checks)})")
+    if check not in supported:
+        raise UsageError(f"no {scripts} for the {check!r} check "
+                         f"(supported: {', '.join(supported)})")
+    return case

@@ -29,7 +29,8 @@ from harness.conformance import data
 from harness.conformance import repro_keras_runs as runs
 from harness.conformance import repro_keras_saving as saving
 from harness.conformance import repro_keras_values as values
-from harness.conformance.cases import Case, get, plain_config
+from harness.conformance.cases import plain_config
+from harness.conformance.repro_builder import requested_layer_case
 from harness.conformance.repro_keras_builder import Builder, BuildFailed, KerasReproduction
 from harness.conformance.tolerances import Tol, lookup
 from harness.errors import UsageError
@@ -54,18 +55,8 @@ def build(case_id: str, check: str = "forward", backend: str = "jax", dtype: str
     from harness.conformance.targets import DeviceUnavailable, make_target
     from harness.conformance.targets.keras3_backends import device_name
 
-    try:
-        case = get(case_id)
-    except KeyError:
-        raise UsageError(f"unknown conformance case {case_id!r}") from None
-    if not isinstance(case, Case):
-        raise UsageError(f"case {case_id!r} trains a model; only layer cases have reproductions")
-    if check not in case.checks:
-        raise UsageError(f"case {case_id!r} has no {check!r} check "
-                         f"(it has: {', '.join(case.checks)})")
-    if check not in SUPPORTED_CHECKS:
-        raise UsageError(f"no standalone Keras reproduction for the {check!r} check "
-                         f"(supported: {', '.join(SUPPORTED_CHECKS)})")
+    case = requested_layer_case(case_id, check, SUPPORTED_CHECKS,
+                                "standalone Keras reproduction")
     if dtype not in ("float16", "bfloat16", "float32", "float64"):
         raise UsageError(f"unknown dtype {dtype!r}")
     if case.layer == "Dropout" and case.training and check not in _RANDOM_OK:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from standalone import run_standalone
+from standalone import load_script, run_standalone
 
 from harness.cli import main
 from harness.conformance import data, expected
@@ -27,19 +26,6 @@ from harness.store import Store
 DENSE_GRAPH_LINES = 650
 
 
-
-def load_script(text: str, folder: Path, name: str):  # type: ignore[no-untyped-def]
-    path = folder / f"{name}.py"
-    path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # as for any import: dataclasses look their module up
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
 
 
 def errors(stdout: str) -> list[tuple[float, float]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from standalone import RUNNER, run_standalone
+from standalone import RUNNER, load_script, run_standalone
 
 from harness.cli import main
 from harness.conformance import data, repro
@@ -32,15 +31,6 @@ def perturb(text: str, name: str, delta: float = 0.5) -> str:
     moved = repr(float(match.group(2)) + delta)
     return text[:match.start(2)] + moved + text[match.end(2):]
 
-
-def load_script(text: str, folder: Path, name: str):  # type: ignore[no-untyped-def]
-    path = folder / f"{name}.py"
-    path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def reference_training(case_id: str) -> dict:  # type: ignore[type-arg]
