@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from harness.analysis.tokens import indent_column
+
 _PREFIX = r"(?:[rR][bBfF]?|[bBfF][rR]?|[uU])?"  # tokenize's string prefixes, any case
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _EXPONENT = rf"[eE][-+]?{_DIGITS}"
@@ -59,7 +61,6 @@ _PIECE = re.compile(
 _NEWLINE, _COMMENT, _CONTINUATION, _ERROR = -1, -2, -3, -4
 _OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
 _STRING_START = re.compile(rf"{_PREFIX}['\"]")
-_TABSIZE = 8  # tokenize's tab stops for indentation columns
 _CLASSES: dict[str, tuple[int, int, int, int]] = {}  # piece -> (class, rows, depth, column)
 _ENABLED = sys.version_info[:2] <= (3, 11)  # 3.12's tokenize splits f-strings, raises more
 
@@ -111,7 +112,9 @@ def _classify(piece: str) -> tuple[int, int, int, int]:
     """(class, newlines inside, bracket depth change, indentation column) of one piece."""
     initial = piece[0]
     if initial == "\n":
-        return _NEWLINE, 1, 0, _column(piece[1:])
+        column = indent_column(piece[1:])  # blanks here are spaces, tabs, form feeds
+        assert column is not None
+        return _NEWLINE, 1, 0, column
     if initial == "#":
         return _COMMENT, 0, 0, 0
     if initial == "\\":
@@ -129,19 +132,6 @@ def _classify(piece: str) -> tuple[int, int, int, int]:
     if initial.isidentifier():
         return tokenize.NAME, 0, 0, 0
     return _ERROR, 0, 0, 0  # tokenize's error tokens, and \w runs it calls operators
-
-
-def _column(indent: str) -> int:
-    """tokenize's indentation column of blanks (tabs to the next stop, a form feed resets)."""
-    column = 0
-    for char in indent:
-        if char == " ":
-            column += 1
-        elif char == "\t":
-            column = (column // _TABSIZE + 1) * _TABSIZE
-        else:
-            column = 0
-    return column
 
 
 def _indents_consistent(kind: np.ndarray, depth: np.ndarray, column: np.ndarray) -> bool:

@@ -117,7 +117,7 @@ def scan(text: str) -> Scan:
     return result
 
 
-def _indent_column(indent: str) -> int | None:
+def indent_column(indent: str) -> int | None:
     """tokenize's indentation column (tabs to the next stop, a form feed resets), None when
     other blanks (vertical tab, no-break space...) are in it."""
     if indent.count(" ") == len(indent):
@@ -173,7 +173,7 @@ def _scan(text: str) -> Scan:  # noqa: C901 - one loop over matches keeps the sc
         if not in_line:
             value = match.group()
             blanks = len(value) - len(value.lstrip(" \t\f"))
-            column = _indent_column(text[row_start:match.start() + blanks])
+            column = indent_column(text[row_start:match.start() + blanks])
             if column is None:
                 reason = f"line {row}: unusual blank in the indentation"
                 break

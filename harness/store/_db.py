@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
@@ -37,3 +37,12 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def write_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple]) -> int:
+    """``executemany(sql, rows)`` in one write transaction (nothing when there are no rows);
+    returns the number of rows."""
+    if rows:
+        with write_transaction(conn):
+            conn.executemany(sql, rows)
+    return len(rows)

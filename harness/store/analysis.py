@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.store._db import SQL_CHUNK, now, write_transaction
+from harness.store._db import SQL_CHUNK, now, write_rows
 
 if TYPE_CHECKING:
     from harness.store.core import Store
@@ -38,14 +38,8 @@ def cache_put(store: Store, analyser: str, version: str,
     Returns the number of rows written; an existing entry is replaced.
     """
     rows = [(key, analyser, version, json.dumps(payload), now()) for key, payload in items]
-    if not rows:
-        return 0
-    with write_transaction(store.conn) as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO analysis_cache (cache_key, analyser, version, payload, "
-            "created_at) VALUES (?, ?, ?, ?, ?)", rows,
-        )
-    return len(rows)
+    return write_rows(store.conn, "INSERT OR REPLACE INTO analysis_cache (cache_key, analyser, "
+                      "version, payload, created_at) VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def record_analysis(store: Store, run_id: int, document: Mapping[str, Any]) -> None:

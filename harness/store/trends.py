@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from harness.store._db import SQL_CHUNK, now, write_transaction
+from harness.store._db import SQL_CHUNK, now, write_rows
 
 if TYPE_CHECKING:
     from harness.store.core import Store
@@ -34,14 +34,8 @@ def trend_points_put(store: Store, version: str, items: Iterable[tuple[str, Any]
     """Store ``(commit, point)`` pairs at ``version`` in one transaction (replacing older
     ones); returns the number of rows written."""
     rows = [(version, sha, json.dumps(point), now()) for sha, point in items]
-    if not rows:
-        return 0
-    with write_transaction(store.conn) as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO trend_points (version, commit_sha, point, created_at) "
-            "VALUES (?, ?, ?, ?)", rows,
-        )
-    return len(rows)
+    return write_rows(store.conn, "INSERT OR REPLACE INTO trend_points (version, commit_sha, "
+                      "point, created_at) VALUES (?, ?, ?, ?)", rows)
 
 
 def trend_points_count(store: Store, version: str | None = None) -> int:

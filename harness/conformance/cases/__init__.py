@@ -119,6 +119,17 @@ def plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(_plain(config), default=list))
 
 
+def config_in_dtype(case: Case, dtype: str) -> dict[str, Any]:
+    """The case's layer config (a mutable copy) computing in ``dtype``; a wrapper's wrapped
+    layer computes in ``dtype`` too."""
+    config = plain_config(case.config)
+    config["dtype"] = dtype
+    inner = config.get("layer")
+    if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+        inner["config"]["dtype"] = dtype
+    return config
+
+
 def catalogue() -> list[Case | ModelCase]:
     """Every case, layers first, then model training cases."""
     from harness.conformance.cases.layers import LAYER_CASES

@@ -15,6 +15,7 @@ from harness.conformance.checks import CheckResult, Context, register
 from harness.conformance.checks.values import built_for
 from harness.conformance.compare import Comparison, compare
 from harness.conformance.targets import installed_backends, make_target
+from harness.conformance.tolerances import Tol
 
 
 @runtime_checkable
@@ -59,12 +60,7 @@ def check_portability(ctx: Context) -> CheckResult:
                                            f"{source}->{here.backend} {fmt} outputs"))
     finally:
         make_target(here.library, here.backend, here.device)  # leave the item's backend on
-    if not comparisons:
-        return CheckResult.skip(f"no other backend computes in {ctx.dtype}")
-    result = CheckResult.from_comparisons(comparisons, tol)
-    if result.outcome == "passed":
-        result.message = f"loaded models saved on {', '.join(sources)}"
-    return result
+    return _verdict(comparisons, tol, sources, ctx.dtype)
 
 
 def _saved_in_other_processes(ctx: Context, here: SavesInOtherProcesses) -> CheckResult:
@@ -79,7 +75,7 @@ def _saved_in_other_processes(ctx: Context, here: SavesInOtherProcesses) -> Chec
     inputs, mask = data.inputs(case, ctx.dtype), data.mask(case)
     tol = ctx.tol("forward")
     comparisons: list[Comparison] = []
-    used = []
+    used: list[str] = []
     for source in sources:
         saved = here.saved_on(source, case, ctx.dtype)
         if saved is None:
@@ -103,9 +99,15 @@ def _saved_in_other_processes(ctx: Context, here: SavesInOtherProcesses) -> Chec
             comparisons += [compare(weights, saved.weights, tol, f"{pair} {fmt} weights"),
                             compare(got, saved.outputs, tol, f"{pair} {fmt} outputs"),
                             compare(got, oracle, tol, f"{pair} {fmt} outputs vs oracle")]
+    return _verdict(comparisons, tol, used, ctx.dtype)
+
+
+def _verdict(comparisons: list[Comparison], tol: Tol, sources: list[str],
+             dtype: str) -> CheckResult:
+    """The check's result from every pair's comparisons; a skip when no pair was compared."""
     if not comparisons:
-        return CheckResult.skip(f"no other backend computes in {ctx.dtype}")
+        return CheckResult.skip(f"no other backend computes in {dtype}")
     result = CheckResult.from_comparisons(comparisons, tol)
     if result.outcome == "passed":
-        result.message = f"loaded models saved on {', '.join(used)}"
+        result.message = f"loaded models saved on {', '.join(sources)}"
     return result

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness.conformance import data
-from harness.conformance.cases import Case, ModelCase, plain_config
+from harness.conformance.cases import Case, ModelCase, config_in_dtype, plain_config
 from harness.conformance.targets import Built, keras3_saved
 from harness.conformance.targets import keras3_backends as kb
 from harness.conformance.targets.keras3_backends import keras_object, load_keras
@@ -97,11 +97,7 @@ class KerasTarget:
 
     # --- layers ----------------------------------------------------------------------
     def _layer(self, case: Case, dtype: str) -> Any:
-        config = plain_config(case.config)
-        config["dtype"] = dtype
-        inner = config.get("layer")
-        if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
-            inner["config"]["dtype"] = dtype  # wrappers: the wrapped layer computes in dtype too
+        config = config_in_dtype(case, dtype)
         return self.keras.layers.deserialize(keras_object(case.layer, config))
 
     def _wrap(self, layer: Any, case: Case, dtype: str) -> Built:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness.conformance import data
-from harness.conformance.cases import Case, ModelCase, plain_config
+from harness.conformance.cases import Case, ModelCase, config_in_dtype, plain_config
 from harness.conformance.targets import Built, DeviceUnavailable, distribution_version
 from harness.errors import UsageError
 
@@ -44,11 +44,7 @@ class ReferenceTarget:
     def _layer(self, case: Case, dtype: str) -> Any:
         from harness.reference import layers
 
-        config = plain_config(case.config)
-        config["dtype"] = dtype
-        inner = config.get("layer")
-        if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
-            inner["config"]["dtype"] = dtype  # wrappers: the wrapped layer computes in dtype too
+        config = config_in_dtype(case, dtype)
         return layers.get(case.layer).from_config(config)
 
     def _tensors(self, arrays: list[np.ndarray], dtype: str) -> list[Any]:
