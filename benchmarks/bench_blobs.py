@@ -19,13 +19,20 @@ Halstead against radon's visitors, MI against ``radon.metrics.mi_visit``, duplic
 fingerprints and token records against those read through ``tokenize`` (the previous
 implementation), and prints each mismatch and a count.
 
+``--payloads FILE`` times nothing either: it digests the ``analyse_blob`` payload of every
+blob read (every registered blob analyser, as JSON), writes the digests to FILE when it does
+not exist, else compares them with FILE's and prints the blobs whose payloads changed: run it
+before and after a change to the analysers to show their results are byte-identical.
+
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import io
+import json
 import subprocess
 import sys
 import tempfile
@@ -187,6 +194,30 @@ def check(blobs: list[tuple[str, bytes]]) -> int:
     return bad
 
 
+def payload_digests(blobs: list[tuple[str, bytes]], names: list[str]) -> dict[str, str]:
+    """``{"index:path": sha1 of the JSON of analyse_blob(path, data, names)}`` per blob."""
+    return {f"{index}:{path}": hashlib.sha1(
+                json.dumps(analyse_blob(path, data, names)).encode()).hexdigest()
+            for index, (path, data) in enumerate(blobs)}
+
+
+def compare_payloads(blobs: list[tuple[str, bytes]], names: list[str], file: Path) -> int:
+    """Write the payload digests to ``file``, or compare with those it holds; the number of
+    blobs whose payloads differ (0 when writing)."""
+    found = payload_digests(blobs, names)
+    if not file.exists():
+        file.write_text(json.dumps(found, indent=0) + "\n")
+        print(f"{len(found)} payload digests written to {file}")
+        return 0
+    before = json.loads(file.read_text())
+    changed = sorted(set(before) ^ set(found)) + [key for key in before
+                                                   if key in found and before[key] != found[key]]
+    for key in changed:
+        print(f"  changed: {key}")
+    print(f"{len(found)} blobs' payloads compared with {file}: {len(changed)} differ")
+    return len(changed)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=str(Path(__file__).resolve().parents[2]
@@ -199,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: every registered blob analyser)")
     parser.add_argument("--check", action="store_true",
                         help="compare every figure with radon and tokenize instead of timing")
+    parser.add_argument("--payloads", metavar="FILE",
+                        help="write (first run) or compare (later runs) payload digests")
     args = parser.parse_args(argv)
     names = [name for name, analyser in REGISTRY.items() if analyser.scope == "blob"]
     if args.analysers:
@@ -209,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
         blobs = python_blobs(repo, args.limit or None)
     if args.check:
         sys.exit(1 if check(blobs) else 0)
+    if args.payloads:
+        sys.exit(1 if compare_payloads(blobs, names, Path(args.payloads)) else 0)
     best: dict[str, tuple[float, float]] = {}
     parsed = 0
     for _ in range(args.repeat):

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 
 from radon.visitors import Class, ComplexityVisitor
 
-from harness.analysis.complexity import complexity_visitor
+from harness.analysis.complexity import MethodAttributes, complexity_visitor, method_attributes
 from harness.analysis.nodes import children
 from harness.analysis.statements import walk_statements
 from harness.analysis.tokens import Scan, scan
@@ -66,14 +66,15 @@ def class_metrics(tree: ast.Module, source: str) -> list[dict]:
     lines = _LineCounter(source)
     module_names = _module_level_names(tree)
     known_cc = _method_complexities(tree)
+    walked = method_attributes(tree)
     rows = []
     for name, node in found:
         methods = class_methods(node)
         wmc = sum(known_cc.get((method.lineno, method.name)) or _cyclomatic(method)
                   for method in methods)
-        bodies = [(method, _walk_skipping_classes(method)) for method in methods]
+        bodies = [_method_body(method, walked) for method in methods]
         usage: dict[str, set[str]] = {}
-        for method, nodes in bodies:  # a property and its setter share one name
+        for method, nodes, _ in bodies:  # a property and its setter share one name
             usage.setdefault(method.name, set()).update(_self_usage(method, nodes))
         graph_nodes = _cohesion_nodes([method.name for method in methods])
         tcc = _tcc(graph_nodes, usage)
@@ -168,18 +169,29 @@ def _receiver_names(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     return {params[0].arg}
 
 
-def _self_usage(method: ast.FunctionDef | ast.AsyncFunctionDef, nodes: list[ast.AST]) -> set[str]:
-    """Names used as ``self.<name>`` (attributes and methods alike) among a method's nodes."""
+def _self_usage(method: ast.FunctionDef | ast.AsyncFunctionDef,
+                attributes: list[ast.Attribute]) -> set[str]:
+    """Names used as ``self.<name>`` (attributes and methods alike) among a method's
+    attribute nodes."""
     receivers = _receiver_names(method)
-    used: set[str] = set()
-    for node in nodes:
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id in receivers
-        ):
-            used.add(node.attr)
-    return used
+    if not receivers:
+        return set()
+    return {node.attr for node in attributes
+            if type(node.value) is ast.Name and node.value.id in receivers}
+
+
+_Body = tuple[ast.FunctionDef | ast.AsyncFunctionDef, list[ast.Attribute], set[int]]
+
+
+def _method_body(method: ast.FunctionDef | ast.AsyncFunctionDef,
+                 walked: MethodAttributes | None) -> _Body:
+    """``(method, its attribute nodes, ids of the called attributes)``: from the complexity
+    walk, else (a tree too deep for it) from a walk of the method's own."""
+    if walked is not None:
+        return method, walked.attributes.get(id(method), []), walked.called
+    nodes = _walk_skipping_classes(method)
+    return (method, [node for node in nodes if isinstance(node, ast.Attribute)],
+            {id(node.func) for node in nodes if isinstance(node, ast.Call)})
 
 
 def _walk_skipping_classes(method: ast.AST) -> list[ast.AST]:
@@ -259,15 +271,13 @@ def _root_name(expr: ast.expr) -> str | None:
     return expr.id if isinstance(expr, ast.Name) else None
 
 
-def _foreign_accesses(bodies: list[tuple], module_names: set[str]) -> set[str]:
-    """Distinct foreign data accesses (source text) made by (method, its nodes) pairs."""
+def _foreign_accesses(bodies: list[_Body], module_names: set[str]) -> set[str]:
+    """Distinct foreign data accesses (source text) made by ``(method, its attribute nodes,
+    ids of called attributes)``."""
     found: set[str] = set()
-    for method, nodes in bodies:
+    for method, attributes, called in bodies:
         receivers = _receiver_names(method)
-        called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
-        for node in nodes:
-            if not isinstance(node, ast.Attribute):
-                continue
+        for node in attributes:
             if isinstance(node.value, ast.Name) and node.value.id in receivers:
                 continue  # own data
             root = _root_name(node.value)

@@ -8,13 +8,17 @@ that radon's recursion limit fails the same way. The raw counts come from the sh
 scan (``raw_metrics``, equal to ``radon.raw.analyze``), and MI is computed from the same parts
 ``radon mi`` uses (Halstead volume, total complexity, LLOC and comment percentage, multi-line
 strings counted as comments), so the figures equal radon's.
+
+The same walk also gathers, for the class metrics, the attribute nodes under each method (a
+function directly in a class body; nested functions count, nested classes do not) and which
+attributes are called (``method_attributes``), so that ``classes`` walks no tree of its own.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from radon.metrics import halstead_visitor_report, mi_compute
 from radon.visitors import Class, ComplexityVisitor, Function, HalsteadVisitor
@@ -24,24 +28,51 @@ from harness.analysis.raw_metrics import raw_metrics
 
 VERSION = "1"
 _MAX_DEPTH = 100  # radon's visitors take 2-3 frames per level: deeper trees go to radon
-_VISITED: list[tuple[ast.Module, tuple[ComplexityVisitor, HalsteadVisitor]]] = []
+
+
+class MethodAttributes(NamedTuple):
+    """What the class metrics read under each method: ``attributes`` {id of the method's
+    node: its ``ast.Attribute`` nodes, those of nested functions included, of nested classes
+    not}, and ``called``: ids of the attribute nodes that are the function of a call."""
+
+    attributes: dict[int, list[ast.Attribute]]
+    called: set[int]
+
+
+_Walked = tuple[ComplexityVisitor, HalsteadVisitor, MethodAttributes | None]
+_VISITED: list[tuple[ast.Module, _Walked]] = []
+
+
+def _walked(tree: ast.Module) -> _Walked:
+    """The radon visitors and method attributes of ``tree``, one walk per tree object (the
+    complexity and class analysers share one tree); attributes None past ``_MAX_DEPTH``."""
+    for seen, found in _VISITED:
+        if seen is tree:
+            return found
+    walk = _Walk()
+    try:
+        found = (*walk.module(tree), MethodAttributes(walk.attributes, walk.called))
+    except _TooDeep:
+        found = ComplexityVisitor.from_ast(tree), HalsteadVisitor.from_ast(tree), None
+    _VISITED.append((tree, found))
+    if len(_VISITED) > 2:
+        del _VISITED[0]
+    return found
 
 
 def radon_visitors(tree: ast.Module) -> tuple[ComplexityVisitor, HalsteadVisitor]:
     """radon's ``ComplexityVisitor`` and ``HalsteadVisitor`` as they stand after visiting
     ``tree`` (functions, classes, complexity; operator and operand counts and sets). The same
     tree object gets the same pair: the complexity and class analysers share one tree."""
-    for seen, visitors in _VISITED:
-        if seen is tree:
-            return visitors
-    try:
-        visitors = _Walk().module(tree)
-    except _TooDeep:
-        visitors = ComplexityVisitor.from_ast(tree), HalsteadVisitor.from_ast(tree)
-    _VISITED.append((tree, visitors))
-    if len(_VISITED) > 2:
-        del _VISITED[0]
-    return visitors
+    complexity, halstead, _ = _walked(tree)
+    return complexity, halstead
+
+
+def method_attributes(tree: ast.Module) -> MethodAttributes | None:
+    """The attribute nodes under every method of ``tree`` and the called ones, gathered by
+    the complexity walk (see ``MethodAttributes``); None for a tree deeper than that walk
+    goes (the caller then walks the methods itself)."""
+    return _walked(tree)[2]
 
 
 def complexity_visitor(tree: ast.Module) -> ComplexityVisitor:
@@ -70,13 +101,20 @@ class _Block:
 
 _FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 _OPERAND_FIELD = {"Num": "n", "Name": "id", "Attribute": "attr", "Constant": "value"}
-_LINES: dict[type, bool] = {}
+# What the walk does with a node type, looked up once per node: a role (statements handled
+# apart), whether it has a line, flags of the rules that apply, and its child fields.
+_OTHER, _FUNCTION, _CLASS, _ASSERT = range(4)
+_DECISION, _HALSTEAD_NODE, _ATTRIBUTE, _CALL = 1, 2, 4, 8
+_KIND_INFO: dict[type, tuple[int, bool, int, tuple[str, ...]]] = {}
 
 
-def _has_line(kind: type) -> bool:
-    found = _LINES.get(kind)
-    if found is None:
-        found = _LINES[kind] = "lineno" in getattr(kind, "_attributes", ())
+def _kind_info(kind: type) -> tuple[int, bool, int, tuple[str, ...]]:
+    role = (_FUNCTION if kind in _FUNCTION_TYPES else _CLASS if kind is ast.ClassDef
+            else _ASSERT if kind is ast.Assert else _OTHER)
+    flags = ((kind in _DECISION_TYPES) * _DECISION | (kind in _HALSTEAD) * _HALSTEAD_NODE
+             | (kind is ast.Attribute) * _ATTRIBUTE | (kind is ast.Call) * _CALL)
+    found = _KIND_INFO[kind] = (role, "lineno" in getattr(kind, "_attributes", ()), flags,
+                                child_fields(kind))
     return found
 
 
@@ -88,12 +126,18 @@ class _Walk:
     statement's block saw. HalsteadVisitor: operators and operands of BinOp, UnaryOp, BoolOp,
     AugAssign and Compare; operands keyed by (innermost function name, name/attribute/constant
     value or the node itself); function decorators, arguments and annotations not visited.
+    Class metrics: attribute nodes go to the current method's list (``bucket``), called
+    attributes to ``called``; a function's decorators, arguments and annotations, which the
+    metrics above skip, are gathered apart (``_gather``).
     """
 
     def __init__(self) -> None:
         self.operators = self.operands = 0
         self.operators_seen: set[str] = set()
         self.operands_seen: set[tuple[str | None, object]] = set()
+        self.attributes: dict[int, list[ast.Attribute]] = {}
+        self.called: set[int] = set()
+        self.bucket: list[ast.Attribute] | None = None  # the current method's attributes
 
     def module(self, tree: ast.Module) -> tuple[ComplexityVisitor, HalsteadVisitor]:
         block = _Block(1)
@@ -112,24 +156,34 @@ class _Walk:
         if depth > _MAX_DEPTH:
             raise _TooDeep
         kind = type(node)
-        if kind in _FUNCTION_TYPES:
+        info = _KIND_INFO.get(kind)
+        if info is None:
+            info = _kind_info(kind)
+        role, has_line, flags, fields = info
+        if role == _FUNCTION:
             self.function(node, block, depth)  # type: ignore[arg-type]
             return
-        if kind is ast.ClassDef:
+        if role == _CLASS:
             self.klass(node, block, context, depth)  # type: ignore[arg-type]
             return
         if block is not None:
-            if kind is ast.Assert:
+            if role == _ASSERT:
                 block.complexity += 1
                 block = None  # radon's complexity visitor does not enter an assert
             else:
-                if _has_line(kind) and node.lineno > block.max_line:  # type: ignore[attr-defined]
+                if has_line and node.lineno > block.max_line:  # type: ignore[attr-defined]
                     block.max_line = node.lineno  # type: ignore[attr-defined]
-                if kind in _DECISION_TYPES:
+                if flags & _DECISION:
                     block.complexity += _decisions(node, kind)
-        if kind in _HALSTEAD:
-            self.halstead(node, kind, context)
-        for field in child_fields(kind):
+        if flags:
+            if flags & _HALSTEAD_NODE:
+                self.halstead(node, kind, context)
+            if self.bucket is not None:
+                if flags & _ATTRIBUTE:
+                    self.bucket.append(node)  # type: ignore[arg-type]
+                elif flags & _CALL and type(node.func) is ast.Attribute:  # type: ignore[attr-defined]
+                    self.called.add(id(node.func))  # type: ignore[attr-defined]
+        for field in fields:
             value = getattr(node, field, None)
             if type(value) is list:
                 for item in value:
@@ -140,6 +194,8 @@ class _Walk:
 
     def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, block: _Block | None,
                  depth: int) -> None:
+        if self.bucket is not None:
+            self._gather(node)
         closures: list[Function] = []
         body_complexity = 1
         inner = _Block(0)
@@ -153,8 +209,33 @@ class _Walk:
                 node.name, node.lineno, node.col_offset, max(node.lineno, inner.max_line),
                 block.to_method, block.classname, closures, body_complexity))
 
+    def _gather(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Attributes in a function's decorators, arguments and annotations (no statements,
+        so no class, can be there)."""
+        pending: list[Any] = [*node.decorator_list, node.args, node.returns]
+        while pending:
+            item = pending.pop()
+            if item is None:
+                continue  # no annotation, a keyword-only argument without default...
+            kind = type(item)
+            info = _KIND_INFO.get(kind)
+            if info is None:
+                info = _kind_info(kind)
+            if info[2] & _ATTRIBUTE:
+                self.bucket.append(item)  # type: ignore[union-attr]
+            elif info[2] & _CALL and type(item.func) is ast.Attribute:
+                self.called.add(id(item.func))
+            for field in info[3]:
+                value = getattr(item, field, None)
+                if type(value) is list:
+                    pending.extend(value)
+                else:
+                    pending.append(value)
+
     def klass(self, node: ast.ClassDef, block: _Block | None, context: str | None,
               depth: int) -> None:
+        outer = self.bucket
+        self.bucket = None  # a class's own nodes belong to none of the outer's methods
         for expr in (*node.bases, *node.keywords, *node.decorator_list):
             self.visit(expr, None, context, depth + 1)  # Halstead visits them, CC does not
         methods: list[Function] = []
@@ -163,11 +244,14 @@ class _Walk:
         max_lines: list[float] = [node.lineno]
         for child in node.body:
             inner = _Block(0, True, node.name)
+            is_method = type(child) in _FUNCTION_TYPES
+            self.bucket = self.attributes.setdefault(id(child), []) if is_method else None
             self.visit(child, inner, context, depth + 1)
             methods.extend(inner.functions)
             body_complexity += inner.complexity + sum(f.complexity for f in inner.functions)
             max_lines.append(inner.max_line)
             inner_classes.extend(inner.classes)
+        self.bucket = outer
         if block is not None:
             block.classes.append(Class(
                 node.name, node.lineno, node.col_offset,

@@ -23,6 +23,7 @@ rolling hash and winnowing run in numpy and select exactly what the Python loops
 
 from __future__ import annotations
 
+import base64
 import io
 import tokenize
 import zlib
@@ -56,11 +57,14 @@ _LIMBS: dict[int, np.ndarray] = {}  # window width -> its powers of _BASE in lim
 
 
 class TokenFile(NamedTuple):
-    """One file, tokenised: ``tokens`` (id, first line, last line) and the rolling hash of
-    every window of ``width`` tokens (``windows[i]`` starts at token i)."""
+    """One file, tokenised: per kept token its ``ids`` (vocabulary id), ``first`` and
+    ``last`` line, and the rolling hash of every window of ``width`` tokens (``windows[i]``
+    starts at token i); int64 arrays."""
 
-    tokens: list[tuple[int, int, int]]
-    windows: list[int]
+    ids: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    windows: np.ndarray
     width: int
 
 
@@ -75,7 +79,7 @@ def duplication(sources: dict[str, str], min_lines: int = MIN_LINES,
     _check(min_lines, min_tokens)
     vocabulary: dict[tuple[int, str], int] = {}
     files = {path: tokenise(text, vocabulary, min_tokens) for path, text in sources.items()}
-    total = sum(len(_code_lines(file.tokens)) for file in files.values())
+    total = sum(len(_file_rows(file)) for file in files.values())
     return duplication_of(files, total, min_lines)
 
 
@@ -107,15 +111,30 @@ def _token_record_by_tokenize(text: str) -> dict[str, list]:
     return {"words": [list(word) for word in words], "tokens": flat}
 
 
-def tokenise_record(record: Mapping[str, list], vocabulary: dict[tuple[int, str], int],
+def pack_record(record: Mapping[str, list]) -> dict[str, Any]:
+    """A ``token_record`` with its numbers as base64 of little-endian int32 (a stored record
+    decodes without a JSON list of thousands of numbers); ``tokenise_record`` reads both."""
+    packed = np.asarray(record["tokens"], dtype="<i4").tobytes()
+    return {"words": record["words"], "tokens": base64.b64encode(packed).decode("ascii")}
+
+
+def tokenise_record(record: Mapping[str, Any], vocabulary: dict[tuple[int, str], int],
                     min_tokens: int = MIN_TOKENS) -> TokenFile:
-    """``tokenise`` from a ``token_record``. Returns a ``TokenFile``."""
-    ids = [vocabulary.setdefault((kind, word), len(vocabulary) + 1)
-           for kind, word in record["words"]]
+    """``tokenise`` from a ``token_record`` (or its ``pack_record``). Returns a
+    ``TokenFile``."""
+    ids = np.array([vocabulary.setdefault((kind, word), len(vocabulary) + 1)
+                    for kind, word in record["words"]], dtype=np.int64)
     flat = record["tokens"]
-    kept = [(ids[flat[i]], flat[i + 1], flat[i + 1] + flat[i + 2])
-            for i in range(0, len(flat), 3)]
-    return TokenFile(kept, _rolling([token[0] for token in kept], min_tokens), min_tokens)
+    if isinstance(flat, str):
+        table = np.frombuffer(base64.b64decode(flat), dtype="<i4").astype(np.int64)
+    else:
+        table = np.array(flat, dtype=np.int64)
+    table = table.reshape(-1, 3)
+    kept = ids[table[:, 0]]
+    first = table[:, 1]
+    # _rolling_array equals _rolling: ids are far below its 2**32 bound
+    return TokenFile(kept, first, first + table[:, 2], _rolling_array(kept, min_tokens),
+                     min_tokens)
 
 
 def duplication_of(files: Mapping[str, TokenFile], total_lines: int,
@@ -127,7 +146,7 @@ def duplication_of(files: Mapping[str, TokenFile], total_lines: int,
     width = widths.pop() if widths else MIN_TOKENS
     groups = _window_groups(ordered)
     blocks = _merge_blocks(groups, ordered, width, min_lines)
-    code_lines = {path: _code_lines(file.tokens) for path, file in ordered.items()}
+    code_lines = {path: _file_rows(file) for path, file in ordered.items()}
     covered: dict[str, set[int]] = defaultdict(set)
     for block in blocks:
         for occurrence in block["occurrences"]:
@@ -209,6 +228,15 @@ def _token_stream(text: str) -> Iterable[tuple[tuple[int, str], int, int]]:
 
 def _code_lines(tokens: Iterable[tuple[int, int, int]]) -> set[int]:
     return {line for _, first, last in tokens for line in range(first, last + 1)}
+
+
+def _file_rows(file: TokenFile) -> set[int]:
+    """The rows holding a kept token of ``file`` (every row of a token spanning rows)."""
+    rows = set(file.first.tolist())
+    spans = np.flatnonzero(file.last > file.first)
+    for first, last in zip(file.first[spans].tolist(), file.last[spans].tolist(), strict=True):
+        rows.update(range(first + 1, last + 1))
+    return rows
 
 
 def _stable_value(key: tuple[int, str]) -> int:
@@ -303,22 +331,23 @@ def _winnow_array(hashes: np.ndarray, window: int) -> list[int]:
 
 def _window_groups(files: Mapping[str, TokenFile]) -> list[list[tuple[str, int]]]:
     """Group the start positions of identical token windows (groups of two or more)."""
-    counts: Counter[int] = Counter()
-    for file in files.values():
-        counts.update(file.windows)  # counted in C: most windows occur once
-    repeated = {value for value, times in counts.items() if times > 1}
+    if not files:
+        return []
+    values, times = np.unique(np.concatenate([file.windows for file in files.values()]),
+                              return_counts=True)
+    repeated = values[times > 1]  # most windows occur once
     by_hash: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for path, file in files.items():
-        for start in [i for i, value in enumerate(file.windows) if value in repeated]:
-            by_hash[file.windows[start]].append((path, start))
+        starts = np.flatnonzero(np.isin(file.windows, repeated))
+        for start, value in zip(starts.tolist(), file.windows[starts].tolist(), strict=True):
+            by_hash[value].append((path, start))
     groups: list[list[tuple[str, int]]] = []
     for positions in by_hash.values():
         # Verify content, so that a hash collision never joins different windows.
-        exact: dict[tuple[int, ...], list[tuple[str, int]]] = defaultdict(list)
+        exact: dict[bytes, list[tuple[str, int]]] = defaultdict(list)
         for path, start in positions:
             file = files[path]
-            key = tuple(token[0] for token in file.tokens[start : start + file.width])
-            exact[key].append((path, start))
+            exact[file.ids[start : start + file.width].tobytes()].append((path, start))
         groups.extend(group for group in exact.values() if len(group) > 1)
     return groups
 
@@ -358,8 +387,8 @@ def _merge_blocks(groups, files: Mapping[str, TokenFile], width: int,
             length += 1
         occurrences = []
         for path, start in sorted(groups[number]):
-            tokens = files[path].tokens
-            first, last = tokens[start][1], tokens[start + width + length - 1][2]
+            file = files[path]
+            first, last = int(file.first[start]), int(file.last[start + width + length - 1])
             occurrences.append({"path": path, "start": first, "end": last})
         spans = [item["end"] - item["start"] + 1 for item in occurrences]
         if min(spans) >= min_lines:

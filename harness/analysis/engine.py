@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import gc
 import hashlib
 import json
 import os
@@ -63,6 +64,18 @@ def analyse_blob(path: str, data: bytes, names: list[str]) -> dict[str, dict[str
     Returns ``{name: {"result": payload or None, "skipped": None or reason, "decoded": bool}}``.
     Runs in pool workers, so it takes and returns plain data only.
     """
+    # A parsed tree is acyclic: cyclic collections while it is built and walked free nothing
+    # and cost about a tenth of the analysis; what the analysers leave is collected later.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyse_blob(path, data, names)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyse_blob(path: str, data: bytes, names: list[str]) -> dict[str, dict[str, Any]]:
     from harness.analysis.registry import REGISTRY
 
     decoded = decode_source(data)

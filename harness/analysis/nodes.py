@@ -4,7 +4,9 @@
 costs more than the metrics the walks compute. A walk that loops over ``child_fields(type)``
 itself gets the same children in the same order, less the ``ctx``/``op``/``ops`` fields:
 their nodes (``Load``, ``Add``, ``Eq``...) carry no line, no children and nothing any walk
-counts.
+counts. Fields that hold only names, strings or numbers in Python's grammar (``Name.id``,
+``Attribute.attr``, ``Constant.value``...) are left out too, so that a walk does not read
+them on every node (a ``Name`` or ``Constant`` then has no child field at all).
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ from __future__ import annotations
 import ast
 
 _SKIPPED = frozenset(("ctx", "op", "ops"))
+# Fields that never hold a node: identifiers, strings, numbers (3.11-3.13 grammars).
+_SCALARS = frozenset(("name", "id", "attr", "arg", "asname", "module", "level", "type_comment",
+                      "simple", "conversion", "is_async", "kind", "tag", "lineno", "rest",
+                      "kwd_attrs"))
+_SCALARS_OF: dict[type, frozenset[str]] = {
+    ast.Constant: frozenset(("value",)), ast.MatchSingleton: frozenset(("value",)),
+    ast.Global: frozenset(("names",)), ast.Nonlocal: frozenset(("names",)),
+}
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -20,7 +30,9 @@ def child_fields(kind: type) -> tuple[str, ...]:
     fields = _FIELDS.get(kind)
     if fields is None:
         names: tuple[str, ...] = getattr(kind, "_fields", ())
-        fields = _FIELDS[kind] = tuple(name for name in names if name not in _SKIPPED)
+        scalars = _SCALARS_OF.get(kind, frozenset())
+        fields = _FIELDS[kind] = tuple(name for name in names if name not in _SKIPPED
+                                       and name not in _SCALARS and name not in scalars)
     return fields
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from harness import store as db
 from harness.analysis import engine
 from harness.analysis import trend_figures as tf
-from harness.analysis.duplication import token_record
+from harness.analysis.duplication import pack_record, token_record
 from harness.analysis.git import GitRepo
 from harness.analysis.history_log import Git
 from harness.analysis.registry import REGISTRY, version_of
@@ -247,13 +247,13 @@ class _Run:
     def _token_records(self, shas: list[str]) -> dict[str, Any]:
         """``duplication.token_record`` of each decodable blob of ``shas``, from the store or
         tokenised now and stored (only the blobs searched for duplication get one)."""
-        version = blob_version(PRINTS)
+        version = f"{blob_version(PRINTS)}.packed"
         records = db.cache_get(self.store, TOKENS, version, shas)
         fresh = []
         for sha, data in self.repo.read_blobs(sha for sha in shas if sha not in records):
             decoded = decode_source(data).text
             if decoded is not None:
-                fresh.append((sha, token_record(decoded)))
+                fresh.append((sha, pack_record(token_record(decoded))))
         db.cache_put(self.store, TOKENS, version, fresh)
         records.update(fresh)
         return records

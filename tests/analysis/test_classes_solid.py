@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -422,3 +423,54 @@ def factory():
     (row,) = metrics(source)
     assert (row["name"], row["methods"], row["wmc"], row["loc"]) == ("factory.Local", 1, 2, 5)
     assert metrics("def f():\n    return 1\n") == []
+
+
+# ---------------------------------------------------------------------------------------
+# the attribute nodes of each method come from the complexity walk: equal to a walk of its own
+
+REACH = '''
+import schema
+
+class Host:
+    @registry.hook
+    def method(self, limit=config.limit, *, key: schema.Key = None) -> result.Type:
+        def inner(x=peer.value):
+            return x.field
+        class Nested:
+            def own(self):
+                return far.away
+        assert self.ready, other.reason
+        return inner(self.size)
+
+    def call(self):
+        return helper.run()
+'''
+
+
+def test_method_attributes_reach_decorators_defaults_annotations_and_closures():
+    rows = {row["name"]: row for row in class_metrics(ast.parse(REACH), REACH)}
+    # Host: registry.hook, config.limit, result.Type, peer.value, x.field, other.reason;
+    # not schema.Key (an imported module), not helper.run (a call), not far.away (Nested's).
+    assert rows["Host"]["atfd"] == 6
+    assert rows["Host.method.Nested"]["atfd"] == 1
+
+
+def test_method_attributes_equal_a_walk_of_each_method():
+    from harness.analysis.classes import _method_body, class_methods, iter_classes
+    from harness.analysis.complexity import method_attributes
+
+    root = Path(__file__).resolve().parents[2] / "harness"
+    checked = 0
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        walked = method_attributes(tree)
+        assert walked is not None
+        for _, node in iter_classes(tree):
+            for method in class_methods(node):
+                _, attributes, called = _method_body(method, walked)
+                _, own, own_called = _method_body(method, None)
+                assert {id(a) for a in attributes} == {id(a) for a in own}, path
+                assert len(attributes) == len(own)
+                assert {id(a) for a in attributes} & called == {id(a) for a in own} & own_called
+                checked += 1
+    assert checked > 100

@@ -178,3 +178,20 @@ def test_a_tree_deeper_than_the_walk_goes_to_radon_visitors():
             module_metrics(deep, ast.parse(deep))
     finally:
         sys.setrecursionlimit(limit)
+
+
+def test_child_fields_give_every_child_node_but_operators_and_contexts():
+    from pathlib import Path
+
+    from harness.analysis.nodes import children
+
+    skipped = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
+    root = Path(__file__).resolve().parents[2]
+    nodes = 0
+    for path in sorted((root / "harness").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            expected = [child for child in ast.iter_child_nodes(node)
+                        if not isinstance(child, skipped)]
+            assert children(node) == expected, (path, type(node).__name__)
+            nodes += 1
+    assert nodes > 50_000

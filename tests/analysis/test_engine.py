@@ -322,3 +322,23 @@ def test_runs_are_recorded_finished_or_interrupted(repo, tmp_path):
         assert failed != done.run_id and store.run_info(failed)["status"] == "interrupted"
         assert load_analysis(store)["rev"] == repo.head()  # only the finished run has one
         assert load_analysis(store, run=failed) is None
+
+
+def test_analyse_blob_restores_the_collector_state():
+    import gc
+
+    from harness.analysis.engine import analyse_blob
+
+    names = ["todos", "complexity", "cognitive", "classes"]
+    source = b"class A:\n    def f(self):\n        return self.x  # TODO: y\n"
+    assert gc.isenabled()
+    payloads = analyse_blob("a.py", source, names)
+    assert gc.isenabled()  # switched off only while the blob is analysed
+    assert payloads["todos"]["result"][0]["marker"] == "TODO"
+    assert payloads["classes"]["result"][0]["methods"] == 1
+    gc.disable()
+    try:
+        assert analyse_blob("a.py", source, names) == payloads
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

@@ -29,6 +29,7 @@ from harness.analysis.duplication import (
     candidates,
     duplication,
     fingerprints,
+    pack_record,
     token_record,
     tokenise,
     tokenise_record,
@@ -410,12 +411,23 @@ def test_token_records_tokenise_like_the_text():
     text = 'def f(x):\n    """doc\n    more"""\n    return x + 1  # note\n' * 30
     vocabulary: dict = {}
     record = json.loads(json.dumps(token_record(text)))  # as stored in the cache
-    assert tokenise_record(record, vocabulary) == tokenise(text, vocabulary)
-    tokens = tokenise(text, {}).tokens
+    packed = json.loads(json.dumps(pack_record(record)))
+    assert isinstance(packed["tokens"], str)
+    direct = tokenise(text, vocabulary)
+    for stored in (record, packed):
+        found = tokenise_record(stored, vocabulary)
+        assert found.width == direct.width == 100
+        for name in ("ids", "first", "last", "windows"):
+            assert getattr(found, name).tolist() == getattr(direct, name).tolist(), name
+    file = tokenise(text, {})
+    tokens = list(zip(file.ids.tolist(), file.first.tolist(), file.last.tolist(), strict=True))
     assert tokens[2] == (3, 1, 1)  # '(' at line 1; ids from 1 in order of first sight
     assert tokens[6] == (7, 2, 3)  # the docstring spans lines 2-3
     assert tokens[8] == (4, 4, 4)  # 'x' again, the same id; the comment is dropped
     assert len(tokens) == 30 * 11
+    # the windows are the Python rolling hash of the ids, one per start
+    assert file.windows.tolist() == _rolling(file.ids.tolist(), 100)
+    assert len(file.windows) == 30 * 11 - 100 + 1
 
 
 def test_tree_duplication_on_this_repository_s_own_sources():
