@@ -10,6 +10,10 @@ process and its children, the process pool and git included) of:
 
 - ``wily build`` over the branch's history (every commit, as wily walks it), cold (empty
   cache), then again with nothing new (its warm re-run);
+- ``wily build`` over the *tag line*: a second clone whose checkout is a line of commits with
+  the trees of the tags, oldest first, so that wily measures exactly the revisions trends
+  measure at the tags (wily builds commits, not tags; between two tags it re-analyses the
+  files that changed, as it does between commits);
 - ``compute_trends`` at every tag (``--trends tags``): cold (empty store), warm (the
   points stored), warm blobs (the blob cache full, no points: the per-revision work alone),
   and after one new commit and tag (incremental: one new blob);
@@ -78,6 +82,20 @@ def wily_build(wily: str, repo: Path, cache: Path, revisions: int) -> int:
         raise RuntimeError(f"wily build failed: {proc.stderr.strip()[-500:]}")
     found = re.search(r"Found (\d+) revisions", proc.stdout + proc.stderr)
     return int(found.group(1)) if found else 0
+
+
+def tag_line(repo: Path) -> int:
+    """Make ``repo``'s checkout a line of commits whose trees are its tags' trees, oldest tag
+    first (what wily must build to give metrics at exactly the tagged revisions, with its
+    own incremental analysis between them); returns the commits on the line."""
+    tags = git(repo, "for-each-ref", "--sort=creatordate", "--format=%(refname:short)",
+               "refs/tags").split()
+    parent: list[str] = []
+    for tag in tags:
+        tree = git(repo, "rev-parse", f"{tag}^{{tree}}").strip()
+        parent = ["-p", git(repo, "commit-tree", tree, *parent, "-m", tag).strip()]
+    git(repo, "checkout", "-q", "-B", "bench-tag-line", parent[1])
+    return len(tags)
 
 
 def report(label: str, runs: list[tuple[float, float]], revisions: int) -> tuple[float, float]:
@@ -155,6 +173,13 @@ def main() -> int:
                                                         args.wily_revisions))
             print(f"{'wily build again (nothing new)':44s} {'':9s}  {wall2:8.2f} s wall "
                   f"{cpu2:8.2f} s CPU")
+            line = folder / "repo-tag-line"
+            subprocess.run(["git", "clone", "-q", args.bundle, str(line)], check=True)
+            tag_line(line)
+            wall, cpu, built = measure(lambda: wily_build(args.wily, line, folder / "wc-tags",
+                                                          args.wily_revisions))
+            results["wily tags"] = report("wily build (cold, the tag snapshots only)",
+                                          [(wall, cpu)], built)
         elif args.wily_per_rev:
             results["wily"] = tuple(args.wily_per_rev)
             print(f"{'wily build (earlier run, per revision)':44s} {'':9s}  {'':28s}"
@@ -188,6 +213,12 @@ def main() -> int:
                 wall, cpu = results[key]
                 print(f"speed-up per revision vs wily, {key:10s}: {wily_wall / wall:8.1f}x wall "
                       f"{wily_cpu / cpu:8.1f}x CPU")
+        if "wily tags" in results:  # the same revisions on both sides
+            wily_wall, wily_cpu = results["wily tags"]
+            for key in ("tags cold", "tags warm", "tags blobs"):
+                wall, cpu = results[key]
+                print(f"speed-up per tag vs wily on the tag line, {key:10s}: "
+                      f"{wily_wall / wall:8.1f}x wall {wily_cpu / cpu:8.1f}x CPU")
     return 0
 
 

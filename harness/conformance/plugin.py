@@ -12,18 +12,25 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from harness.conformance import suite_files
-from harness.conformance.cases import Case, ModelCase
+from harness.conformance import case_run, suite_files
+from harness.conformance.items import (
+    ITEM_FIXTURE,
+    CaseItem,
+    Item,
+    case_items,
+    deselect_other_items,
+    mark_xfails,
+    select_checks,
+    spec_of,
+)
 
 RUN_ENV = "HARNESS_CONFORMANCE_RUN"
 STORE_ENV = "HARNESS_CONFORMANCE_STORE"
-_ITEM_FIXTURE = "harness_item"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,24 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-store", dest="harness_store", default=None,
                     help="SQLite store to record into (default .harness/harness.db)")
     group.addoption("--harness-timeout", dest="harness_timeout", type=float, default=0.0,
-                    help="seconds a case may run before its process is ended (0: no limit; "
+                    help="seconds one check may run before its process is ended (0: no limit; "
                          "use with -n so that the other cases go on)")
     group.addoption("--harness-progress", dest="harness_progress", default="none",
                     choices=("none", "plain", "rich"), help="progress display")
 
 
-# --- item generation -----------------------------------------------------------------------
-class Item:
-    """What one conformance test runs: a case, a check, a backend, a dtype."""
-
-    def __init__(self, case: Case | ModelCase, check: str, backend: str, dtype: str):
-        self.case, self.check, self.backend, self.dtype = case, check, backend, dtype
-
-    @property
-    def id(self) -> str:
-        return f"{self.case.id}::{self.check}::{self.backend}::{self.dtype}"
-
-
+# --- items ---------------------------------------------------------------------------------
 def _options(config: pytest.Config) -> tuple[list[str], str, str, list[str]]:
     backends = config.getoption("harness_backends") or ["numpy"]
     dtypes = config.getoption("harness_dtypes") or ["float32"]
@@ -67,48 +63,61 @@ def _options(config: pytest.Config) -> tuple[list[str], str, str, list[str]]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if _ITEM_FIXTURE not in metafunc.fixturenames:
+    if ITEM_FIXTURE not in metafunc.fixturenames:
         return
-    from harness.conformance.cases import catalogue
-
     backends, _, _, dtypes = _options(metafunc.config)
-    devices = metafunc.config.getoption("harness_devices")
-    items = []
-    for backend in backends:
-        for case in catalogue():
-            # model cases train in float32 whatever the dtype row asked
-            case_dtypes = ["float32"] if isinstance(case, ModelCase) else dtypes
-            for dtype in case_dtypes:
-                checks = list(case.checks)
-                if isinstance(case, ModelCase) and devices >= 2:
-                    checks.append("data_parallel")
-                for check in checks:
-                    items.append(Item(case, check, backend, dtype))
-    metafunc.parametrize(_ITEM_FIXTURE, items, ids=[i.id for i in items])
+    specs = case_items(backends, dtypes, metafunc.config.getoption("harness_devices"))
+    metafunc.parametrize(ITEM_FIXTURE, specs, ids=[spec.id for spec in specs])
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Any:
+    """Apply ``-k`` to the checks of each case item (see ``items``), hiding it from pytest's
+    own item-level pass, which would judge a case by its name alone; mark known failures."""
+    expression = config.option.keyword
+    if not expression.strip() or not any(spec_of(item) for item in items):
+        yield
+        _, library, device, _ = _options(config)
+        mark_xfails(items, library, device)
+        return
+    empty = select_checks(items, expression)
+    config.option.keyword = ""
+    try:
+        yield
+    finally:
+        config.option.keyword = expression
+    deselect_other_items(items, config)
+    if empty:
+        dropped = {id(item) for item in empty}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) in dropped])
+        items[:] = [item for item in items if id(item) not in dropped]
     _, library, device, _ = _options(config)
-    rules = {}
-    for item in items:
-        spec = _spec(item)
-        if spec is None:
-            continue
-        if spec.backend not in rules:
-            rules[spec.backend] = suite_files.load_xfails(spec.backend)
-        reason = suite_files.match_xfail(rules[spec.backend], case=spec.case.id,
-                                         check=spec.check, dtype=spec.dtype, library=library,
-                                         device=device)
-        if reason is not None:
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+    mark_xfails(items, library, device)
 
 
-def _spec(item: Any) -> Item | None:
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    spec = callspec.params.get(_ITEM_FIXTURE)
-    return spec if isinstance(spec, Item) else None
+def run_item(node: pytest.Item, spec: CaseItem) -> None:
+    """The body of a conformance item: run and record every selected check of its case, then
+    end the item as they went (see ``case_run``)."""
+    from harness.conformance.targets import DeviceUnavailable, make_target
+
+    config = node.config
+    recorder = config.stash[_recorder_key]
+    try:
+        target = make_target(recorder.library, spec.backend, recorder.device)
+    except DeviceUnavailable as exc:
+        for check in spec.checks:
+            recorder.record(spec.item(check), "skipped", 0.0, None,
+                            f"device unavailable: {exc}")
+        pytest.skip(f"device unavailable: {exc}")
+    counts, failures = case_run.run_case(spec, target, recorder.record,
+                                         config.getoption("harness_devices"),
+                                         config.getoption("harness_timeout"))
+    node.user_properties.append((_OUTCOMES, dict(counts)))
+    case_run.verdict(counts, failures)
+
+
+_CHECKS = "harness_checks"  # user property of the setup report: the checks the item runs
+_OUTCOMES = "harness_outcomes"  # of the call report: {outcome: count} of its checks
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -125,6 +134,7 @@ class Recorder:
         self.progress: Any = None
         self.task: Any = None  # the rich progress bar's task, once the bar starts
         self.last_plain = 0.0
+        self.running: dict[str, list[str]] = {}  # node id -> checks, items under way (xdist)
         _, self.library, self.device, _ = _options(config)  # the same for every result
 
     def _open(self) -> None:
@@ -193,90 +203,34 @@ _recorder_key = pytest.StashKey[Recorder]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_recorder_key] = Recorder(config)
     config.addinivalue_line("markers", "harness: a dl-harness conformance item")
-    if config.getoption("harness_timeout"):  # no wrapper around every call otherwise
-        config.pluginmanager.register(Watchdog(config.getoption("harness_timeout")),
-                                      "harness-watchdog")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _spec(item) is not None:  # open the store first: the oracle cache lives there
+    spec = spec_of(item)
+    if spec is not None:  # open the store first: the oracle cache lives there
         item.config.stash[_recorder_key]._open()
-
-
-class Watchdog:
-    """With --harness-timeout: a case that hangs past the limit is recorded as an error and
-    its process ends (xdist starts a fresh worker and the run goes on)."""
-
-    def __init__(self, limit: float):
-        self.limit = limit
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        spec = _spec(item)
-        if spec is None:
-            yield
-            return
-        recorder = item.config.stash[_recorder_key]
-        limit = self.limit
-
-        def expire() -> None:
-            try:
-                recorder.record(spec, "error", limit, None, f"hung: no result after {limit:g} s")
-            finally:
-                os._exit(70)
-
-        timer = threading.Timer(limit, expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
+        # the controller learns what the item runs, in case its process dies running it
+        item.user_properties.append((_CHECKS, list(spec.checks)))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    """A case item whose body never ran its checks (its setup failed, or its target could not
+    be built) records an ``error`` for each check that has no result."""
     outcome = yield
-    if call.when == "teardown":  # decides nothing (see _verdict)
-        return
-    spec = _spec(item)
-    if spec is None:
+    spec = spec_of(item)
+    if spec is None or call.when == "teardown" or call.excinfo is None:
         return
     report = outcome.get_result()
-    verdict = _verdict(report, call)
-    if verdict is None:
-        return
+    if call.when == "call" and (report.skipped or _OUTCOMES in dict(item.user_properties)):
+        return  # the checks were run and recorded (or skipped as a whole)
     recorder = item.config.stash[_recorder_key]
-    result = getattr(item, "harness_result", None)
-    message = getattr(result, "message", None)
-    if verdict in ("error", "failed") and call.excinfo is not None and message is None:
-        message = f"{call.excinfo.typename}: {call.excinfo.value}"[:2000]
-    if verdict in ("xfailed", "xpassed"):
-        message = f"xfail: {report.wasxfail}" + (f"; {message}" if message else "")
-    if verdict == "skipped" and call.excinfo is not None and message is None:
-        message = str(call.excinfo.value)
-    recorder.record(spec, verdict, report.duration, result, message)
-
-
-def _verdict(report: pytest.TestReport, call: pytest.CallInfo[Any]) -> str | None:
-    """The CONTRACT outcome for a report, or None when the phase decides nothing."""
-    wasxfail = hasattr(report, "wasxfail")
-    if report.when == "setup":
-        if report.failed:
-            return "error"
-        if report.skipped:
-            return "xfailed" if wasxfail else "skipped"
-        return None
-    if report.when != "call":
-        return None
-    if report.passed:
-        return "xpassed" if wasxfail else "passed"
-    if report.skipped:
-        return "xfailed" if wasxfail else "skipped"
-    exc = call.excinfo
-    if exc is not None and not exc.errisinstance((AssertionError, pytest.fail.Exception)):
-        return "error"
-    return "failed"
+    recorder._open()
+    message = f"{call.excinfo.typename}: {call.excinfo.value}"[:2000]
+    for check in spec.checks:
+        if not recorder.store.has_result(recorder.run_id, spec.case.id, check, spec.backend,
+                                         spec.dtype):
+            recorder.record(spec.item(check), "error", report.duration, None, message)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -307,17 +261,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if config is None or hasattr(config, "workerinput"):
         return
     recorder = config.stash[_recorder_key]
+    properties: dict[str, Any] = dict(report.user_properties)
+    if report.when == "setup" and _CHECKS in properties:
+        recorder.running[report.nodeid] = properties[_CHECKS]
     if report.when == "???":
         # a worker that died (segfault, abort) cannot record its own item: xdist reports it
-        _record_crash(config, report)
+        _record_crash(config, report, recorder.running.get(report.nodeid))
     if report.when == "call" or (report.when == "setup" and not report.passed) \
             or report.when == "???":
-        show_progress(recorder, report)
+        recorder.running.pop(report.nodeid, None)
+        show_progress(recorder, report, properties.get(_OUTCOMES))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     recorder = session.config.stash[_recorder_key]
-    recorder.total = sum(1 for item in session.items if _spec(item) is not None)
+    recorder.total = sum(1 for item in session.items if spec_of(item) is not None)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -326,22 +284,26 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     recorder.total = max(recorder.total, len(ids))
 
 
-def show_progress(recorder: Recorder, report: pytest.TestReport) -> None:
-    """Rich progress bar on a terminal, a plain line every 10% (or 30 s) otherwise."""
+def show_progress(recorder: Recorder, report: pytest.TestReport,
+                  outcomes: dict[str, int] | None) -> None:
+    """Rich progress bar on a terminal, a plain line every 10% (or 30 s) otherwise: cases
+    done of all, and the outcomes of their checks."""
     mode = recorder.config.getoption("harness_progress")
     if mode == "none" or recorder.total == 0:
         return
     recorder.done += 1
-    key = "failed" if report.failed else ("skipped" if report.skipped else "passed")
-    recorder.counts[key] = recorder.counts.get(key, 0) + 1
+    if outcomes is None:  # the item ended before its checks reported (crash, setup)
+        outcomes = {"failed" if report.failed else "skipped" if report.skipped else "passed": 1}
+    for key, count in outcomes.items():
+        recorder.counts[key] = recorder.counts.get(key, 0) + count
     summary = " ".join(f"{k}={v}" for k, v in sorted(recorder.counts.items()))
     if mode == "rich":
         if recorder.progress is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             recorder.progress = Progress(TextColumn("conform"), BarColumn(),
-                                         MofNCompleteColumn(), TextColumn("{task.description}"),
-                                         transient=True)
+                                         MofNCompleteColumn(), TextColumn("cases"),
+                                         TextColumn("{task.description}"), transient=True)
             recorder.progress.start()
             recorder.task = recorder.progress.add_task("", total=recorder.total)
         recorder.progress.update(recorder.task, completed=recorder.done, description=summary)
@@ -352,16 +314,18 @@ def show_progress(recorder: Recorder, report: pytest.TestReport) -> None:
     if recorder.done % step == 0 or recorder.done == recorder.total \
             or time.monotonic() - recorder.last_plain > 30:
         recorder.last_plain = time.monotonic()
-        print(f"conform: {recorder.done}/{recorder.total} {summary}", flush=True)
+        print(f"conform: {recorder.done}/{recorder.total} cases, checks {summary}", flush=True)
 
 
 _config_holder: dict[str, pytest.Config] = {}
 
 
-def _record_crash(config: pytest.Config, report: pytest.TestReport) -> None:
-    item_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
-    parts = item_id.split("::")
-    if len(parts) != 4:
+def _record_crash(config: pytest.Config, report: pytest.TestReport,
+                  checks: list[str] | None) -> None:
+    """Record the checks a dead worker's item left without a result: the first as crashed,
+    the later ones as not run."""
+    parts = report.nodeid.rsplit("[", 1)[-1].rstrip("]").split("::")
+    if len(parts) != 3:
         return
     from harness.conformance.cases import get
 
@@ -369,15 +333,21 @@ def _record_crash(config: pytest.Config, report: pytest.TestReport) -> None:
         case = get(parts[0])
     except KeyError:
         return
-    spec = Item(case, parts[1], parts[2], parts[3])
+    spec = CaseItem(case, checks if checks is not None else list(case.checks), parts[1],
+                    parts[2])
     recorder = config.stash[_recorder_key]
     recorder._open()
-    if recorder.store.has_result(recorder.run_id, case.id, spec.check, spec.backend,
-                                 spec.dtype):
+    missing = [check for check in spec.checks if not recorder.store.has_result(
+        recorder.run_id, case.id, check, spec.backend, spec.dtype)]
+    if not missing:
         return  # the worker recorded why it ended (e.g. the timeout watchdog)
     message = str(report.longrepr).strip().splitlines()[-1][:500] if report.longrepr else None
-    config.stash[_recorder_key].record(spec, "error", report.duration, None,
-                                       f"process crashed: {message}")
+    # results are recorded in check order: the first without one is where the process died
+    recorder.record(spec.item(missing[0]), "error", report.duration, None,
+                    f"process crashed: {message}")
+    for check in missing[1:]:
+        recorder.record(spec.item(check), "error", 0.0, None,
+                        f"not run: the process crashed in the {missing[0]} check of this case")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

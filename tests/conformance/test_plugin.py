@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -35,9 +36,36 @@ def test_plain_pytest_under_xdist_records_one_run_from_every_worker(tmp_path):
     cases = {r[1] for r in recorded}
     assert {"Dense-linear", "Add", "Add-three"} <= cases
     assert all(r[3] == "passed" for r in recorded)
-    # one row per item pytest ran
-    ran = int(proc.stdout.strip().splitlines()[-1].split()[0])
-    assert len(recorded) == ran
+    # one pytest item per case, one row per check -k selects (matched as pytest would match
+    # each check as its own test: case-insensitive substrings of its name)
+    from harness.conformance.cases import catalogue
+
+    wanted = {(case.id, check) for case in catalogue()
+              if "dense-linear" in case.id.lower() or "add" in case.id.lower()
+              for check in case.checks if check not in ("compiled", "portability")}
+    assert sorted((r[1], r[2]) for r in recorded) == sorted(wanted)
+    ran = re.search(r"(\d+) passed", proc.stdout)
+    assert ran and int(ran.group(1)) == len({case for case, _ in wanted})
+
+
+def test_k_selects_checks_of_a_case_and_still_filters_other_tests(tmp_path):
+    (tmp_path / "test_other.py").write_text("def test_forward_elsewhere():\n    pass\n\n"
+                                            "def test_unrelated():\n    pass\n")
+    proc = pytest_run(tmp_path, str(tmp_path / "test_other.py"), "--backend", "numpy", "-rA",
+                      "-k", "(Dense-linear and not forward and not portability) or unrelated",
+                      "--harness-store", str(tmp_path / "k.db"))
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    from harness.conformance.cases import get
+
+    # "not forward" drops one check of the case, not the case (whose other checks it keeps)
+    recorded = [(r[1], r[2]) for r in rows(tmp_path / "k.db")]
+    assert recorded == [("Dense-linear", c) for c in get("Dense-linear").checks
+                        if c not in ("forward", "portability")]
+    passed = [line.split()[1] for line in proc.stdout.splitlines()
+              if line.startswith("PASSED")]
+    assert len(passed) == 2
+    assert [p for p in passed if p.endswith("::test_case[Dense-linear::numpy::float32]")]
+    assert [p for p in passed if p.endswith("::test_unrelated")]
 
 
 def test_tests_outside_the_suite_record_nothing(tmp_path):
@@ -84,7 +112,16 @@ def test_a_crashing_case_fails_only_itself(tmp_path):
     recorded = {(r[1], r[2]): (r[3], r[4]) for r in rows(tmp_path / "c.db")}
     outcome, message = recorded[("Dense-linear", "forward")]
     assert outcome == "error" and "crashed" in message
-    others = {k: v[0] for k, v in recorded.items() if k != ("Dense-linear", "forward")}
+    # the checks before it keep their results; those after it are errors, never run
+    from harness.conformance.cases import get
+
+    order = [c for c in get("Dense-linear").checks if c not in ("compiled", "portability")]
+    at = order.index("forward")
+    assert at > 0 and all(recorded[("Dense-linear", c)][0] == "passed" for c in order[:at])
+    after = [recorded[("Dense-linear", c)] for c in order[at + 1:]]
+    assert after and all(o == "error" and m.startswith("not run: the process crashed in the "
+                                                       "forward check") for o, m in after)
+    others = {k: v[0] for k, v in recorded.items() if k[0] != "Dense-linear"}
     assert others and set(others.values()) == {"passed"}
     assert ("Dense-relu-nobias", "forward") in others
     assert proc.returncode == 1
@@ -123,7 +160,8 @@ def test_a_hanging_case_is_recorded_as_hung_and_the_run_goes_on(tmp_path):
     recorded = {(r[1], r[2]): (r[3], r[4]) for r in rows(tmp_path / "h.db")}
     assert recorded[("Dense-linear", "forward")] == ("error", "hung: no result after 3 s")
     assert recorded[("Dense-relu-nobias", "forward")][0] == "passed"
-    assert ("Dense-linear", "backward") in recorded  # the items after it still ran
+    assert recorded[("Dense-linear", "backward")][0] == "error"  # its case's later checks
+    assert recorded[("Dense-linear", "shape")][0] == "passed"  # and earlier ones are kept
     assert proc.returncode == 1
 
 
