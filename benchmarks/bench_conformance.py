@@ -97,7 +97,7 @@ def instrument() -> None:
     for name, member in list(vars(cls).items()):
         if (name == "__init__" or not name.startswith("_")) and inspect.isfunction(member):
             setattr(cls, name, timed("backend", member))
-    for name in ("forward", "gradients", "output_mask"):
+    for name in ("forward", "gradients", "output_mask", "trajectory"):
         setattr(expected, name, timed("oracle", getattr(expected, name)))
     for name in ("inputs", "weights", "mask", "cotangent"):
         setattr(data, name, timed("inputs", getattr(data, name)))

@@ -79,20 +79,27 @@ def inputs(case: Case, dtype: str, batch: int | None = None) -> list[np.ndarray]
 
     Steps past a sample's mask length are set to the Masking layer's ``mask_value`` so that a
     ``Masking`` case masks exactly those steps. Fresh arrays on every call (the values are
-    drawn once per case, dtype and batch in a process).
+    drawn once per case and batch in a process, and rounded once per dtype).
     """
     return _copies(_remember(case, ("inputs", id(case), dtype, batch),
-                             lambda: _draw_inputs(case, dtype, batch)))
+                             lambda: _round_inputs(case, dtype, batch)))
 
 
-def _draw_inputs(case: Case, dtype: str, batch: int | None) -> list[np.ndarray]:
+def _round_inputs(case: Case, dtype: str, batch: int | None) -> list[np.ndarray]:
+    drawn = _remember(case, ("drawn-inputs", id(case), batch), lambda: _draw_inputs(case, batch))
+    return [a if a.dtype.kind == "i" else round_to(a, dtype) for a in drawn]
+
+
+def _draw_inputs(case: Case, batch: int | None) -> list[np.ndarray]:
+    """The case's inputs in float64 (int64 for int inputs), before rounding to a dtype: every
+    dtype rounds the same draw."""
     rng = np.random.default_rng(seed_of(case.id, "inputs"))
     arrays = [draw_input(spec, rng, batch) for spec in case.inputs]
     if case.layer == "Masking" and case.mask_lengths is not None:
         value = float(case.config.get("mask_value", 0.0))
         for b, length in enumerate(case.mask_lengths[: arrays[0].shape[0]]):
             arrays[0][b, length:] = value
-    return [a if a.dtype.kind == "i" else round_to(a, dtype) for a in arrays]
+    return arrays
 
 
 def mask(case: Case, batch: int | None = None) -> np.ndarray | None:
@@ -118,20 +125,28 @@ def weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str
     if len(shapes) != len(names):
         raise ValueError(f"{len(shapes)} weight shapes but {len(names)} names")
     # the names only choose the range (layer instance names differ from build to build)
-    key = ("weights", case_id, str(list(shapes)), tuple("variance" in n for n in names), dtype)
-    return _copies(_remember(None, key, lambda: _draw_weights(case_id, shapes, names, dtype)))
+    key = (case_id, str(list(shapes)), tuple("variance" in n for n in names))
+    return _copies(_remember(None, ("weights", *key, dtype),
+                             lambda: _round_weights(key, case_id, shapes, names, dtype)))
 
 
-def _draw_weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str],
-                  dtype: str) -> list[np.ndarray]:
+def _round_weights(key: tuple[Any, ...], case_id: str, shapes: Sequence[tuple[int, ...]],
+                   names: Sequence[str], dtype: str) -> list[np.ndarray]:
+    drawn = _remember(None, ("drawn-weights", *key),
+                      lambda: _draw_weights(case_id, shapes, names))
+    return [round_to(w, dtype) for w in drawn]
+
+
+def _draw_weights(case_id: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str]
+                  ) -> list[np.ndarray]:
+    """Weights in float64, before rounding to a dtype: every dtype rounds the same draw."""
     rng = np.random.default_rng(seed_of(case_id, "weights"))
     out = []
     for shape, name in zip(shapes, names, strict=True):
         if "variance" in name:
-            w = rng.uniform(0.5, 1.5, size=shape)
+            out.append(rng.uniform(0.5, 1.5, size=shape))
         else:
-            w = rng.uniform(-0.5, 0.5, size=shape)
-        out.append(round_to(w, dtype))
+            out.append(rng.uniform(-0.5, 0.5, size=shape))
     return out
 
 

@@ -1,40 +1,55 @@
-"""Expected values from the float64 oracle, computed once per case, dtype and weights.
+"""Expected values from the float64 oracle (layer outputs, gradients and training
+trajectories), computed once per case, dtype and weights.
 
-Results are cached in memory per process, keyed by the case digest, the oracle version and a
-hash of the exact inputs and weights, so every check and every later call reuses them.
+Results are cached in memory per process (and in the store when one is configured), keyed by
+the case digest, the oracle version and a hash of the exact inputs and weights, so every check
+and every later call reuses them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import io
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from harness.conformance import oracle
-from harness.conformance.cases import Case, plain_config
+from harness.conformance.cases import Case, ModelCase, plain_config
 
 _cache: dict[str, Any] = {}
 _store: Any = None  # a harness.store.Store shared by every run and backend, when configured
 
 
-_digests: dict[int, tuple[Case, str]] = {}  # id(case) -> (case, digest): cases are frozen
+_digests: dict[int, tuple[Case | ModelCase, str]] = {}  # id(case) -> (case, digest)
 
 
-def _digest(case: Case) -> str:
-    """``case.digest``, computed once per case object."""
+def _digest(case: Case | ModelCase) -> str:
+    """The case's digest, computed once per case object (cases are frozen)."""
     entry = _digests.get(id(case))
     if entry is None or entry[0] is not case:
-        entry = _digests[id(case)] = (case, case.digest)
+        digest = case.digest if isinstance(case, Case) else _model_digest(case)
+        entry = _digests[id(case)] = (case, digest)
     return entry[1]
 
 
-def _key(case: Case, purpose: str, arrays: list[np.ndarray], extra: object = None) -> str:
+def _model_digest(case: ModelCase) -> str:
+    """Stable hash of every field of a model case but its id and checks."""
+    fields = {f.name: getattr(case, f.name) for f in dataclasses.fields(case)
+              if f.name not in ("id", "checks")}
+    payload = json.dumps(fields, sort_keys=True,
+                         default=lambda v: dict(v) if isinstance(v, Mapping) else list(v))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _key(case: Case | ModelCase, purpose: str, arrays: list[np.ndarray],
+         extra: object = None) -> str:
     h = hashlib.sha256(f"{_digest(case)}|{oracle.VERSION}|{purpose}|{extra}".encode())
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -78,21 +93,32 @@ def _unpack(payload: bytes) -> Any:
     if not payload.startswith(MAGIC):
         raise ValueError("not an oracle payload")
     end = payload.index(b"\n", len(MAGIC))
-    header = json.loads(payload[len(MAGIC):end])
+    pair, layout = _layout(payload[len(MAGIC):end])
     buffer = bytearray(payload)  # writable arrays, as computed ones are
     offset = end + 1
     groups = []
-    for group in header["groups"]:
+    for group in layout:
         arrays = []
-        for dtype_str, shape in group:
-            dtype = np.dtype(dtype_str)
-            count = math.prod(shape)
-            arrays.append(np.frombuffer(buffer, dtype, count, offset).reshape(tuple(shape)))
+        for dtype, shape, count in group:
+            arrays.append(np.frombuffer(buffer, dtype, count, offset).reshape(shape))
             offset += count * dtype.itemsize
         groups.append(arrays)
     if offset != len(payload):
         raise ValueError("oracle payload size does not match its header")
-    return tuple(groups) if header["pair"] else groups[0]
+    return tuple(groups) if pair else groups[0]
+
+
+_Layout = tuple[tuple[tuple[np.dtype, tuple[int, ...], int], ...], ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(header: bytes) -> tuple[bool, _Layout]:
+    """A payload header read: whether the value is a pair, and each group's arrays as (dtype,
+    shape, element count). Many payloads share a header (same shapes): read once."""
+    parsed = json.loads(header)
+    return bool(parsed["pair"]), tuple(
+        tuple((np.dtype(dtype_str), tuple(shape), math.prod(shape)) for dtype_str, shape in group)
+        for group in parsed["groups"])
 
 
 def _unpack_npz(payload: bytes) -> Any:
@@ -179,3 +205,17 @@ def gradients(case: Case, weights: list[np.ndarray], inputs: list[np.ndarray],
 
     extra = (tuple(wrt_inputs), tuple(trainable), None if mask is None else mask.tobytes())
     return _cached(_key(case, "fd-grad", [*weights, *inputs, *cotangents], extra), compute)
+
+
+def trajectory(case: ModelCase, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray
+               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The oracle's float64 training trajectory of a model case from ``weights`` on
+    ``(x, y)``: ``([losses before every step], final weights, flat)``."""
+
+    def compute() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        from harness.conformance.checks.training import flatten_weights, oracle_trajectory
+
+        got = oracle_trajectory(case, weights, x, y)
+        return [np.asarray(got["losses"], dtype=np.float64)], flatten_weights(got["weights"])
+
+    return _cached(_key(case, "trajectory", [*weights, x, y]), compute)

@@ -174,6 +174,12 @@ def test_every_check_is_found_whichever_check_module_was_imported_first():
     assert out == ["harness.conformance.checks.gradients", "harness.conformance.checks.masking"]
 
 
+def files_under(folder: str) -> list[str]:
+    import os
+
+    return [name for _, _, names in os.walk(folder) for name in names]
+
+
 def test_each_context_gets_an_empty_scratch_folder_and_spares_are_reused(tmp_path):
     import os
 
@@ -185,14 +191,19 @@ def test_each_context_gets_an_empty_scratch_folder_and_spares_are_reused(tmp_pat
     first = checks.Context(case, "serialization", target, "float32")
     folder = first.scratch
     os.makedirs(os.path.join(folder, "saved_model", "variables"))
+    with open(os.path.join(folder, "saved_model", "variables", "v.index"), "wb") as f:
+        f.write(b"v")
     (tmp_path / "outside.txt").write_text("keep")
     os.symlink(tmp_path, os.path.join(folder, "link"))  # emptied, not followed
     with open(os.path.join(folder, "model.h5"), "wb") as f:
         f.write(b"x" * 100)
     first.close()
-    assert os.listdir(folder) == [] and (tmp_path / "outside.txt").read_text() == "keep"
+    # no file is left; the folders a save made stay, empty, for the next save to the path
+    assert files_under(folder) == [] and (tmp_path / "outside.txt").read_text() == "keep"
+    assert os.path.isdir(os.path.join(folder, "saved_model", "variables"))
+    assert not os.path.lexists(os.path.join(folder, "link"))
     second = checks.Context(case, "portability", target, "float32")
-    assert second.scratch == folder and os.listdir(second.scratch) == []
+    assert second.scratch == folder and files_under(second.scratch) == []
     third = checks.Context(case, "serialization", target, "float32")
     assert third.scratch != folder  # in use by the second context
     second.close()

