@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("--device", metavar="D")
     conform.add_argument("--devices", type=int, metavar="N",
                          help="devices for the data-parallel check (virtual CPUs where needed)")
-    conform.add_argument("--select", metavar="EXPR", help="pytest -k expression over case ids")
+    conform.add_argument("--select", metavar="EXPR",
+                         help="pytest -k expression over case::check ids")
     conform.add_argument("--json", metavar="FILE")
     conform.add_argument("--store", metavar="DB")
     conform.add_argument("--jobs", "-n", metavar="N", help="pytest-xdist workers (auto, 0, N)")
