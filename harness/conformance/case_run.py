@@ -49,7 +49,7 @@ def run_case(spec: CaseItem, target: Any, record: Record, devices: int = 0,
                 timer.cancel()
         duration = time.perf_counter() - start
         reason = spec.xfails.get(check)
-        if reason is not None and outcome != "skipped":
+        if reason is not None and outcome in ("passed", "failed", "error"):
             known = outcome in ("failed", "error")
             outcome = "xfailed" if known else "xpassed"
             message = f"xfail: {reason}" + (f"; {message}" if message and known else "")
@@ -67,6 +67,8 @@ def _run_check(spec: CaseItem, check: str, target: Any,
     ctx.cache["devices"] = devices
     try:
         result = checks.run(ctx)
+    except pytest.xfail.Exception as exc:  # an imperative xfail, as pytest would report it
+        return "xfailed", None, f"xfail: {exc}"
     except (AssertionError, pytest.fail.Exception) as exc:
         return "failed", None, _describe(exc)
     except pytest.skip.Exception as exc:
