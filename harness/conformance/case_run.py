@@ -26,6 +26,7 @@ from harness.conformance.items import CaseItem, Item
 Record = Callable[[Item, str, float, Any, "str | None"], None]
 
 HUNG_EXIT = 70  # the exit code of a process ended by the time limit
+HUNG = "hung: "  # how the message of a check ended by the time limit begins
 
 
 def run_case(spec: CaseItem, target: Any, record: Record, devices: int = 0,
@@ -91,7 +92,7 @@ def _describe(exc: BaseException) -> str:
 def _watchdog(item: Item, record: Record, limit: float) -> threading.Timer:
     def expire() -> None:
         try:
-            record(item, "error", limit, None, f"hung: no result after {limit:g} s")
+            record(item, "error", limit, None, f"{HUNG}no result after {limit:g} s")
         finally:
             os._exit(HUNG_EXIT)
 

@@ -322,8 +322,9 @@ _config_holder: dict[str, pytest.Config] = {}
 
 def _record_crash(config: pytest.Config, report: pytest.TestReport,
                   checks: list[str] | None) -> None:
-    """Record the checks a dead worker's item left without a result: the first as crashed,
-    the later ones as not run."""
+    """Record the checks a dead worker's item left without a result: after a check that hung
+    (the time limit ended the process), each as not run; else the first as crashed and the
+    later ones as not run."""
     parts = report.nodeid.rsplit("[", 1)[-1].rstrip("]").split("::")
     if len(parts) != 3:
         return
@@ -337,10 +338,17 @@ def _record_crash(config: pytest.Config, report: pytest.TestReport,
                     parts[2])
     recorder = config.stash[_recorder_key]
     recorder._open()
-    missing = [check for check in spec.checks if not recorder.store.has_result(
-        recorder.run_id, case.id, check, spec.backend, spec.dtype)]
+    recorded = recorder.store.case_results(recorder.run_id, case.id, spec.backend, spec.dtype)
+    missing = [check for check in spec.checks if check not in recorded]
     if not missing:
-        return  # the worker recorded why it ended (e.g. the timeout watchdog)
+        return
+    hung = [check for check in spec.checks
+            if (recorded.get(check, ("", None))[1] or "").startswith(case_run.HUNG)]
+    if hung:  # the time limit ended the process: nothing after the hung check ran
+        for check in missing:
+            recorder.record(spec.item(check), "error", 0.0, None,
+                            f"not run: the {hung[-1]} check of this case hung")
+        return
     message = str(report.longrepr).strip().splitlines()[-1][:500] if report.longrepr else None
     # results are recorded in check order: the first without one is where the process died
     recorder.record(spec.item(missing[0]), "error", report.duration, None,

@@ -58,6 +58,15 @@ def has_result(store: Store, run_id: int, case: str, check: str, backend: str,
     return row is not None
 
 
+def case_results(store: Store, run_id: int, case: str, backend: str,
+                 dtype: str) -> dict[str, tuple[str, str | None]]:
+    """``{check: (outcome, message)}`` of the results recorded for one case of the run."""
+    rows = store.conn.execute(
+        "SELECT check_name, outcome, message FROM conformance_results WHERE run_id = ? AND "
+        "case_id = ? AND backend = ? AND dtype = ? ORDER BY id", (run_id, case, backend, dtype))
+    return {check: (outcome, message) for check, outcome, message in rows}
+
+
 def load_conformance(store: Store, run: int | None = None) -> pd.DataFrame:
     """Results of conformance run ``run`` (default: every run) as a DataFrame.
 

@@ -90,6 +90,11 @@ class Store:
         """Whether a result for this item of the run is recorded already."""
         return conformance.has_result(self, run_id, case, check, backend, dtype)
 
+    def case_results(self, run_id: int, case: str, backend: str,
+                     dtype: str) -> dict[str, tuple[str, str | None]]:
+        """``{check: (outcome, message)}`` of the results recorded for one case of the run."""
+        return conformance.case_results(self, run_id, case, backend, dtype)
+
     def record_results(self, run_id: int, results: Iterable[Mapping[str, Any]]) -> None:
         """Write conformance results one by one, each in its own transaction."""
         conformance.record_results(self, run_id, results)
