@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 #: keys bound in one ``IN (...)`` list: below SQLite's default limit on bound parameters
 SQL_CHUNK = 500
+
+
+def select_in(conn: sqlite3.Connection, sql: str, params: Sequence[object],
+              keys: Iterable[str]) -> Iterator[tuple]:
+    """Rows of ``sql`` (ending in ``IN ({keys})``) for the distinct ``keys``, bound after
+    ``params`` in lists of at most ``SQL_CHUNK``."""
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), SQL_CHUNK):
+        chunk = wanted[start:start + SQL_CHUNK]
+        yield from conn.execute(sql.format(keys=",".join("?" * len(chunk))), (*params, *chunk))
 
 
 def now() -> str:

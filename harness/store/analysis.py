@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.store._db import SQL_CHUNK, now, write_rows
+from harness.store._db import now, select_in, write_rows
 
 if TYPE_CHECKING:
     from harness.store.core import Store
@@ -18,17 +18,10 @@ ANALYSIS_SCHEMA = "harness.analysis/1"
 
 def cache_get(store: Store, analyser: str, version: str, keys: Iterable[str]) -> dict[str, Any]:
     """Hits only: ``{key: payload}`` cached for ``analyser`` at ``version``, among ``keys``."""
-    wanted = list(dict.fromkeys(keys))
-    found: dict[str, Any] = {}
-    for start in range(0, len(wanted), SQL_CHUNK):
-        chunk = wanted[start:start + SQL_CHUNK]
-        rows = store.conn.execute(
-            "SELECT cache_key, payload FROM analysis_cache WHERE analyser = ? AND version = ? "
-            f"AND cache_key IN ({','.join('?' * len(chunk))})",
-            (analyser, version, *chunk),
-        )
-        found.update((key, json.loads(payload)) for key, payload in rows)
-    return found
+    rows = select_in(store.conn, "SELECT cache_key, payload FROM analysis_cache WHERE "
+                     "analyser = ? AND version = ? AND cache_key IN ({keys})",
+                     (analyser, version), keys)
+    return {key: json.loads(payload) for key, payload in rows}
 
 
 def cache_put(store: Store, analyser: str, version: str,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from harness.store._db import SQL_CHUNK, now, write_rows
+from harness.store._db import now, select_in, write_rows
 
 if TYPE_CHECKING:
     from harness.store.core import Store
@@ -18,16 +18,9 @@ if TYPE_CHECKING:
 
 def trend_points_get(store: Store, version: str, commits: Iterable[str]) -> dict[str, Any]:
     """Stored trend points of ``commits`` at ``version``: ``{commit: point}`` (hits only)."""
-    wanted = list(dict.fromkeys(commits))
-    found: dict[str, Any] = {}
-    for start in range(0, len(wanted), SQL_CHUNK):
-        chunk = wanted[start:start + SQL_CHUNK]
-        rows = store.conn.execute(
-            "SELECT commit_sha, point FROM trend_points WHERE version = ? "
-            f"AND commit_sha IN ({','.join('?' * len(chunk))})", (version, *chunk),
-        )
-        found.update((sha, json.loads(point)) for sha, point in rows)
-    return found
+    rows = select_in(store.conn, "SELECT commit_sha, point FROM trend_points WHERE "
+                     "version = ? AND commit_sha IN ({keys})", (version,), commits)
+    return {sha: json.loads(point) for sha, point in rows}
 
 
 def trend_points_put(store: Store, version: str, items: Iterable[tuple[str, Any]]) -> int:

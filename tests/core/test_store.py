@@ -131,3 +131,17 @@ def test_store_file_is_plain_sqlite(tmp_path):
     tables = {r[0] for r in sqlite3.connect(path).execute(
         "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "conformance_results", "schema_migrations"} <= tables
+
+
+def test_lookups_of_more_keys_than_one_sql_list_holds_find_every_hit(tmp_path):
+    from harness.store import cache_get, cache_put, trend_points_get, trend_points_put
+    from harness.store._db import SQL_CHUNK
+
+    keys = [f"k{i:05d}" for i in range(2 * SQL_CHUNK + 3)]  # three lists, the last of 3 keys
+    with open_store(tmp_path / "h.db") as store:
+        cache_put(store, "todos", "1", [(k, {"n": i}) for i, k in enumerate(keys)])
+        cache_put(store, "todos", "2", [("k00000", {"n": -1})])  # another version: not a hit
+        asked = [*keys, "missing", keys[0], keys[-1]]  # a miss and repeated keys
+        assert cache_get(store, "todos", "1", asked) == {k: {"n": i} for i, k in enumerate(keys)}
+        trend_points_put(store, "v", [(k, [i]) for i, k in enumerate(keys[1::2])])
+        assert trend_points_get(store, "v", asked) == {k: [i] for i, k in enumerate(keys[1::2])}
