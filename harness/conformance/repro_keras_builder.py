@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -60,6 +60,17 @@ def replayed_on_failure() -> contextlib.suppress:
     return contextlib.suppress(BuildFailed)
 
 
+class LayerCall(NamedTuple):
+    """The case's inputs and mask in one dtype, the source that builds its layer, and the keys
+    the script holds the inputs (``xs``) and the mask (``m``, None without one) under."""
+
+    inputs: list[np.ndarray]
+    mask: np.ndarray | None
+    layer: str
+    xs: list[str]
+    m: str | None
+
+
 class Builder:
     """Collects the data and the steps of one script."""
 
@@ -79,6 +90,13 @@ class Builder:
 
     def mask(self, name: str, mask: np.ndarray | None) -> str | None:
         return None if mask is None else self.put(name, mask)
+
+    def layer_call(self, dtype: str) -> LayerCall:
+        """What a step calling the case's layer once in ``dtype`` needs (see ``LayerCall``)."""
+        inputs, mask = data.inputs(self.case, dtype), data.mask(self.case)
+        layer = self.layer(dtype)
+        return LayerCall(inputs, mask, layer, self.inputs("x", inputs, dtype),
+                         self.mask("mask", mask))
 
     def helper(self, source: str) -> None:
         """Add helper source the steps call (once)."""

@@ -74,9 +74,7 @@ def _oracle_note(b: Builder, xs: list[str], tol: Tol, outs: str, label: str) -> 
 
 def _determinism(b: Builder, tol: Tol) -> None:
     case, dtype = b.case, b.rep.dtype
-    inputs, mask = data.inputs(case, dtype), data.mask(case)
-    layer = b.layer(dtype)
-    xs, m = b.inputs("x", inputs, dtype), b.mask("mask", mask)
+    _, _, layer, xs, m = b.layer_call(dtype)
     # as the check: a Dropout layer in training mode is called once per build
     again = ("runs.append(runs[-1])" if case.training and case.layer == "Dropout"
              else f"runs.append(run(layer, DTYPE, {src_list(xs)}, {m!r}))")
@@ -98,10 +96,7 @@ def _determinism(b: Builder, tol: Tol) -> None:
 
 
 def _batch_invariance(b: Builder, tol: Tol) -> None:
-    case, dtype = b.case, b.rep.dtype
-    inputs, mask = data.inputs(case, dtype), data.mask(case)
-    layer = b.layer(dtype)
-    xs, m = b.inputs("x", inputs, dtype), b.mask("mask", mask)
+    _, _, layer, xs, m = b.layer_call(b.rep.dtype)
     b.step("batch_invariance: each sample computed alone (a batch of one) equals its rows of "
            "the batched outputs",
            f"layer = {layer}\n"
@@ -116,14 +111,11 @@ def _batch_invariance(b: Builder, tol: Tol) -> None:
 
 
 def _compiled(b: Builder, tol: Tol) -> None:
-    case, dtype = b.case, b.rep.dtype
     variants = b.target.compile_variants()
     if not variants:
         raise UsageError(f"Keras's {b.rep.backend} backend has no compiler: its compiled check "
                          "is skipped, nothing to reproduce")
-    inputs, mask = data.inputs(case, dtype), data.mask(case)
-    layer = b.layer(dtype)
-    xs, m = b.inputs("x", inputs, dtype), b.mask("mask", mask)
+    _, _, layer, xs, m = b.layer_call(b.rep.dtype)
     b.helper(COMPILE[b.rep.backend])
     b.helper(COMPILED_HELPERS)
     for name, options in variants.items():

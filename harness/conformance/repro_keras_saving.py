@@ -68,9 +68,7 @@ def _input_specs(b: Builder) -> list[tuple[tuple[int, ...], str]]:
 
 def _serialization(b: Builder, tol: Tol) -> None:
     case, dtype = b.case, b.rep.dtype
-    inputs, mask = data.inputs(case, dtype), data.mask(case)
-    layer = b.layer(dtype)
-    xs, m = b.inputs("x", inputs, dtype), b.mask("mask", mask)
+    inputs, mask, layer, xs, m = b.layer_call(dtype)
     want = b.oracle(dtype, inputs, mask, "e", training=False)
     fwd = lookup(dtype, "forward", case)
     b.rep.constants["INPUT_SPECS"] = _input_specs(b)

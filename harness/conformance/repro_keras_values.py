@@ -129,9 +129,7 @@ def _backward(b: Builder, tol: Tol) -> None:
 
 def _masking(b: Builder, tol: Tol) -> None:
     case, dtype = b.case, b.rep.dtype
-    inputs, mask = data.inputs(case, dtype), data.mask(case)
-    layer = b.layer(dtype)
-    xs, m = b.inputs("x", inputs, dtype), b.mask("mask", mask)
+    inputs, mask, layer, xs, m = b.layer_call(dtype)
     emitted = expected.output_mask(case, inputs, mask)
     want_mask = None if emitted is None else b.put("mask_out", emitted)
     want = b.oracle(dtype, inputs, mask, "e")
