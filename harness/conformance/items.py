@@ -105,37 +105,39 @@ def mark_xfails(items: list[pytest.Item], library: str, device: str) -> None:
             library=library, device=device) for check in spec.checks}
 
 
-def select_checks(items: list[pytest.Item], expression: str) -> list[pytest.Item]:
-    """Narrow each case item's checks to those ``expression`` (a ``-k`` expression) selects,
-    matching each check as pytest would match it as its own item; returns the case items left
-    with no check (to deselect). Other items are left alone."""
-    from _pytest.mark import KeywordMatcher
+def keyword_expression(expression: str) -> Any:
+    """``expression`` compiled as pytest compiles ``-k``; a malformed one is pytest's usage
+    error, with pytest's message."""
     from _pytest.mark.expression import Expression
 
-    compiled = Expression.compile(expression)
-    empty = []
+    try:
+        return Expression.compile(expression)
+    except Exception as exc:  # SyntaxError (pytest 9), ParseError (earlier)
+        where = f"at column {exc.offset}: {exc.msg}" if isinstance(exc, SyntaxError) else exc
+        raise pytest.UsageError(f"Wrong expression passed to '-k': {expression}: {where}") \
+            from None
+
+
+def select_checks(items: list[pytest.Item], expression: str) -> list[pytest.Item]:
+    """Apply ``expression`` (a ``-k`` expression) to ``items`` check by check: narrow each case
+    item's checks to those it selects, matching each check as pytest would match it as its own
+    item, and judge every other item as pytest itself does. Returns the items to deselect: case
+    items left with no check, and the other items the expression does not select."""
+    from _pytest.mark import KeywordMatcher
+
+    compiled = keyword_expression(expression)
+    dropped = []
     for item in items:
+        matcher = KeywordMatcher.from_item(item)
         spec = spec_of(item)
         if spec is None:
+            if not compiled.evaluate(matcher):
+                dropped.append(item)
             continue
-        names = set(KeywordMatcher.from_item(item)._names) - {item.name}
+        names = set(matcher._names) - {item.name}
         function = item.name.split("[", 1)[0]
         spec.checks = [check for check in spec.checks if compiled.evaluate(
             KeywordMatcher(frozenset(names | {spec.check_name(check, function)})))]
         if not spec.checks:
-            empty.append(item)
-    return empty
-
-
-def deselect_other_items(items: list[pytest.Item], config: pytest.Config) -> None:
-    """Apply ``-k`` to the items that are not conformance items, as pytest itself would."""
-    from _pytest.mark import deselect_by_keyword
-
-    others = [item for item in items if spec_of(item) is None]
-    if not others:
-        return
-    kept = list(others)
-    deselect_by_keyword(kept, config)
-    if len(kept) < len(others):
-        dropped = {id(item) for item in others} - {id(item) for item in kept}
-        items[:] = [item for item in items if id(item) not in dropped]
+            dropped.append(item)
+    return dropped

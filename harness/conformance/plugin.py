@@ -23,7 +23,6 @@ from harness.conformance.items import (
     CaseItem,
     Item,
     case_items,
-    deselect_other_items,
     mark_xfails,
     select_checks,
     spec_of,
@@ -72,25 +71,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Any:
-    """Apply ``-k`` to the checks of each case item (see ``items``), hiding it from pytest's
-    own item-level pass, which would judge a case by its name alone; mark known failures."""
+    """Apply ``-k`` check by check (see ``items.select_checks``), hiding it from pytest's own
+    item-level pass, which would judge a case by its name alone; mark known failures."""
     expression = config.option.keyword
-    if not expression.strip() or not any(spec_of(item) for item in items):
-        yield
-        _, library, device, _ = _options(config)
-        mark_xfails(items, library, device)
-        return
-    empty = select_checks(items, expression)
-    config.option.keyword = ""
+    narrow = bool(expression.strip()) and any(spec_of(item) for item in items)
+    dropped = select_checks(items, expression) if narrow else []
+    if narrow:
+        config.option.keyword = ""
     try:
         yield
     finally:
         config.option.keyword = expression
-    deselect_other_items(items, config)
-    if empty:
-        dropped = {id(item) for item in empty}
-        config.hook.pytest_deselected(items=[item for item in items if id(item) in dropped])
-        items[:] = [item for item in items if id(item) not in dropped]
+    if dropped:
+        gone = {id(item) for item in dropped}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) in gone])
+        items[:] = [item for item in items if id(item) not in gone]
     _, library, device, _ = _options(config)
     mark_xfails(items, library, device)
 
@@ -166,6 +161,11 @@ class Recorder:
             os.environ[RUN_ENV] = str(self.run_id)
             os.environ[STORE_ENV] = str(path)
 
+    def case_results(self, spec: CaseItem) -> dict[str, tuple[str, str | None]]:
+        """``{check: (outcome, message)}`` recorded in this run for the case item so far."""
+        self._open()
+        return self.store.case_results(self.run_id, spec.case.id, spec.backend, spec.dtype)
+
     def record(self, spec: Item, outcome: str, duration: float, result: Any,
                message: str | None) -> None:
         self._open()
@@ -225,11 +225,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if call.when == "call" and (report.skipped or _OUTCOMES in dict(item.user_properties)):
         return  # the checks were run and recorded (or skipped as a whole)
     recorder = item.config.stash[_recorder_key]
-    recorder._open()
     message = f"{call.excinfo.typename}: {call.excinfo.value}"[:2000]
+    recorded = recorder.case_results(spec)
     for check in spec.checks:
-        if not recorder.store.has_result(recorder.run_id, spec.case.id, check, spec.backend,
-                                         spec.dtype):
+        if check not in recorded:
             recorder.record(spec.item(check), "error", report.duration, None, message)
 
 
@@ -337,8 +336,7 @@ def _record_crash(config: pytest.Config, report: pytest.TestReport,
     spec = CaseItem(case, checks if checks is not None else list(case.checks), parts[1],
                     parts[2])
     recorder = config.stash[_recorder_key]
-    recorder._open()
-    recorded = recorder.store.case_results(recorder.run_id, case.id, spec.backend, spec.dtype)
+    recorded = recorder.case_results(spec)
     missing = [check for check in spec.checks if check not in recorded]
     if not missing:
         return

@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.config import Settings
 from harness.conformance import matrix, plugin, results, suite_files
+from harness.conformance.items import keyword_expression
 from harness.conformance.results import exit_status
 from harness.conformance.targets import distribution_version, installed_backends
 from harness.errors import UsageError
@@ -190,6 +193,11 @@ def conform_command(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--devices needs N >= 2")
     if devices:  # before any backend starts: JAX and TF fix their device count at start-up
         use_virtual_devices(devices)
+    if args.select:  # here, not in pytest-xdist's workers, whose usage error is a crash
+        try:
+            keyword_expression(args.select)
+        except pytest.UsageError as exc:
+            raise UsageError(f"--select: {exc}") from None
     _check_backends(backends, settings.library)
     progress = "rich" if sys.stdout.isatty() and not os.environ.get("CI") else "plain"
     run_id = run_suite(backends, settings, args.select, args.jobs, progress, devices)

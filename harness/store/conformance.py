@@ -48,16 +48,6 @@ def stream_results(store: Store) -> None:
     store.conn.execute(f"PRAGMA wal_autocheckpoint={RESULT_STREAM_CHECKPOINT_PAGES}")
 
 
-def has_result(store: Store, run_id: int, case: str, check: str, backend: str,
-               dtype: str) -> bool:
-    """Whether a result for this item of the run is recorded already."""
-    row = store.conn.execute(
-        "SELECT 1 FROM conformance_results WHERE run_id = ? AND case_id = ? AND "
-        "check_name = ? AND backend = ? AND dtype = ? LIMIT 1",
-        (run_id, case, check, backend, dtype)).fetchone()
-    return row is not None
-
-
 def case_results(store: Store, run_id: int, case: str, backend: str,
                  dtype: str) -> dict[str, tuple[str, str | None]]:
     """``{check: (outcome, message)}`` of the results recorded for one case of the run."""

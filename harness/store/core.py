@@ -86,10 +86,6 @@ class Store:
         """Tune this connection for one committed result after another (a conformance run)."""
         conformance.stream_results(self)
 
-    def has_result(self, run_id: int, case: str, check: str, backend: str, dtype: str) -> bool:
-        """Whether a result for this item of the run is recorded already."""
-        return conformance.has_result(self, run_id, case, check, backend, dtype)
-
     def case_results(self, run_id: int, case: str, backend: str,
                      dtype: str) -> dict[str, tuple[str, str | None]]:
         """``{check: (outcome, message)}`` of the results recorded for one case of the run."""

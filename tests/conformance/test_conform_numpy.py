@@ -132,6 +132,17 @@ def test_select_matching_nothing_is_a_usage_error(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("harness: error: no conformance case")
 
 
+def test_a_malformed_select_is_one_line_before_anything_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "conform", "--backend", "numpy",
+                           "--select", "Dense and and", "--store", "h.db"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "harness: error: --select: Wrong expression passed to '-k': Dense and and: at column 11: "
+        "expected not OR left parenthesis OR identifier; got and"]
+    assert not (tmp_path / "h.db").exists()  # no run was started
+
+
 def test_an_absent_gpu_skips_every_case_with_the_reason(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness", "conform", "--backend", "numpy",
                            "--device", "gpu", "--select", "Dense-linear", "--json", "g.json",

@@ -68,6 +68,15 @@ def test_k_selects_checks_of_a_case_and_still_filters_other_tests(tmp_path):
     assert [p for p in passed if p.endswith("::test_unrelated")]
 
 
+def test_a_malformed_k_is_pytests_own_usage_error(tmp_path):
+    proc = pytest_run(tmp_path, "--backend", "numpy", "-k", "Dense and and",
+                      "--harness-store", str(tmp_path / "m.db"))
+    assert proc.returncode == 4  # pytest's usage error, not an internal error
+    assert ("ERROR: Wrong expression passed to '-k': Dense and and: at column 11: expected not "
+            "OR left parenthesis OR identifier; got and") in proc.stderr
+    assert "INTERNALERROR" not in proc.stdout + proc.stderr
+
+
 def test_tests_outside_the_suite_record_nothing(tmp_path):
     (tmp_path / "test_other.py").write_text("def test_x():\n    assert True\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
